@@ -1,0 +1,93 @@
+"""What a check is, and the registry that a lab's spec selects checks from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from grader.errors import SpecError
+
+if TYPE_CHECKING:
+    from grader.session import GradingContext
+    from grader.spec import CheckSpec
+
+PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+
+
+@dataclass
+class Outcome:
+    """What one check found: its status, a message for the learner, and the evidence behind it."""
+
+    status: str
+    message: str
+    evidence: str = ""
+    hint: str | None = None  # overrides the check's default hint when the cause is known
+
+    @classmethod
+    def passed(cls, message: str, evidence: str = "") -> "Outcome":
+        return cls(PASSED, message, evidence)
+
+    @classmethod
+    def failed(cls, message: str, evidence: str = "", hint: str | None = None) -> "Outcome":
+        return cls(FAILED, message, evidence, hint)
+
+    @classmethod
+    def skipped(cls, message: str) -> "Outcome":
+        return cls(SKIPPED, message)
+
+
+class Check:
+    """A behavioural check of a learner's Dockerfile, image or running service.
+
+    Subclasses set `name` (the key a spec uses), `category`, `title`, `hint`, and implement `run`.
+    `run` asks the context for what it needs (`ctx.image()`, `ctx.service()`); when that is not
+    available the context raises PrerequisiteFailed and the check is reported as skipped.
+    """
+
+    name: ClassVar[str]
+    category: ClassVar[str]
+    title: ClassVar[str]
+    hint: ClassVar[str]
+    default_params: ClassVar[dict] = {}
+
+    def __init__(self, spec: "CheckSpec"):
+        self.spec = spec
+        unknown = set(spec.params) - set(self.default_params)
+        if unknown:
+            raise SpecError(
+                f"check {self.name}: unknown param(s) {sorted(unknown)}; known: {sorted(self.default_params)}"
+            )
+        self.params = {**self.default_params, **spec.params}
+
+    @property
+    def learner_hint(self) -> str:
+        return self.spec.hint or self.hint
+
+    def run(self, ctx: "GradingContext") -> Outcome:
+        raise NotImplementedError
+
+
+class CheckRegistry:
+    """Check classes by name."""
+
+    def __init__(self) -> None:
+        self._checks: dict[str, type[Check]] = {}
+
+    def register(self, cls: type[Check]) -> type[Check]:
+        if cls.name in self._checks:
+            raise ValueError(f"a check named {cls.name} is already registered")
+        self._checks[cls.name] = cls
+        return cls
+
+    def get(self, name: str) -> type[Check]:
+        try:
+            return self._checks[name]
+        except KeyError:
+            raise SpecError(f"unknown check {name!r}; known checks: {', '.join(sorted(self._checks))}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._checks)
+
+
+registry = CheckRegistry()
+register = registry.register

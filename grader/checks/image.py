@@ -1,0 +1,105 @@
+"""Checks of the built image: the build itself and what its configuration declares."""
+
+from __future__ import annotations
+
+from grader.checks.base import Check, Outcome, register
+
+
+@register
+class ImageBuilds(Check):
+    name = "ImageBuilds"
+    category = "build"
+    title = "Image builds"
+    hint = "Read the last lines of the build log above: they name the step that failed. Fix it and build again."
+
+    def run(self, ctx) -> Outcome:
+        built = ctx.build()
+        if built.ok:
+            return Outcome.passed(f"built in {built.seconds:.1f}s")
+        return Outcome.failed(f"the build failed: {built.error}", evidence=built.log_tail())
+
+
+@register
+class NonRootUser(Check):
+    name = "NonRootUser"
+    category = "security"
+    title = "Runs as a non-root user"
+    hint = ("Create a user with a fixed UID and switch to it before CMD, e.g.\n"
+            "  RUN useradd --uid 10001 --create-home app\n  USER 10001")
+
+    def run(self, ctx) -> Outcome:
+        # Ask the image itself: a USER line naming root, or no USER line at all, both mean uid 0.
+        code, out = ctx.engine.run_once(ctx.image(), ["id", "-u"])
+        declared = ctx.image_config()["Config"].get("User") or "(no USER line)"
+        if code != 0:
+            return Outcome.failed(f"could not start a process as USER {declared}", evidence=out,
+                                  hint="The USER line names a user that does not exist in the image: create it first.")
+        uid = int(out.split()[-1])
+        if uid == 0:
+            return Outcome.failed(f"processes run as root (uid 0); USER is {declared}")
+        return Outcome.passed(f"processes run as uid {uid} (USER {declared})")
+
+
+@register
+class HealthcheckDefined(Check):
+    name = "HealthcheckDefined"
+    category = "image"
+    title = "Image declares a HEALTHCHECK"
+    hint = ("Add a HEALTHCHECK that uses only what the image has (python:3.11-slim has no curl), e.g.\n"
+            "  HEALTHCHECK CMD [\"python\", \"-c\", \"import urllib.request; "
+            "urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=2)\"]")
+
+    def run(self, ctx) -> Outcome:
+        test = (ctx.image_config()["Config"].get("Healthcheck") or {}).get("Test")
+        if not test or test[0] == "NONE":
+            return Outcome.failed("the image declares no HEALTHCHECK")
+        return Outcome.passed("HEALTHCHECK declared", evidence=" ".join(test))
+
+
+@register
+class PortExposed(Check):
+    name = "PortExposed"
+    category = "image"
+    title = "Service port is EXPOSEd"
+    hint = "Document the port the app listens on with EXPOSE, e.g. EXPOSE 5000."
+
+    def run(self, ctx) -> Outcome:
+        exposed = sorted((ctx.image_config()["Config"].get("ExposedPorts") or {}))
+        want = f"{ctx.spec.port}/tcp"
+        if want in exposed:
+            return Outcome.passed(f"EXPOSE {ctx.spec.port}")
+        return Outcome.failed(f"port {ctx.spec.port} is not exposed (exposed: {', '.join(exposed) or 'none'})")
+
+
+@register
+class ExecFormCommand(Check):
+    name = "ExecFormCommand"
+    category = "image"
+    title = "CMD/ENTRYPOINT in exec form"
+    hint = ('Write CMD as a JSON list, e.g. CMD ["python", "app.py"]. The shell form runs your app under '
+            "/bin/sh, which does not pass on SIGTERM, so `docker stop` has to kill it after 10 seconds.")
+
+    def run(self, ctx) -> Outcome:
+        config = ctx.image_config()["Config"]
+        for key in ("Entrypoint", "Cmd"):
+            value = config.get(key) or []
+            if value[:2] == ["/bin/sh", "-c"]:
+                return Outcome.failed(f"{key.upper()} is in shell form", evidence=" ".join(value))
+        command = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
+        return Outcome.passed("exec form", evidence=str(command))
+
+
+@register
+class ImageSizeBudget(Check):
+    name = "ImageSizeBudget"
+    category = "image"
+    title = "Image size within budget"
+    hint = ("Start from a slim base, add --no-cache-dir to pip install, and keep data, notebooks and "
+            "virtualenvs out with .dockerignore.")
+
+    def run(self, ctx) -> Outcome:
+        size_mb = ctx.image_config()["Size"] / 1e6
+        budget = ctx.spec.budgets.image_size_mb
+        if size_mb <= budget:
+            return Outcome.passed(f"{size_mb:.0f} MB (budget {budget:.0f} MB)")
+        return Outcome.failed(f"{size_mb:.0f} MB is over the budget of {budget:.0f} MB")

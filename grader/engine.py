@@ -1,0 +1,262 @@
+"""Every conversation with the Docker engine goes through this module.
+
+Built on the Docker SDK for Python. Everything created here carries the grader's labels, so that
+`remove_session` (and `python -m grader clean`) can find and remove it, also after a crash.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import docker
+import docker.errors
+from docker.utils import kwargs_from_env
+import requests.exceptions
+
+from grader.errors import EngineUnavailable
+from grader.spec import Limits
+
+LABEL = "org.mlcontainers.grader"
+SESSION_LABEL = "org.mlcontainers.grader.session"
+STANDIN_LABEL = "org.mlcontainers.standin"
+PING_TIMEOUT_S = 10
+
+
+@dataclass
+class BuildResult:
+    ok: bool
+    image_id: str | None
+    seconds: float
+    log: list[str] = field(default_factory=list)
+    error: str = ""
+
+    def log_tail(self, lines: int = 25) -> str:
+        return "\n".join(self.log[-lines:])
+
+
+def connect(timeout_s: float = PING_TIMEOUT_S) -> "Engine":
+    """Connect to the engine named by the environment (DOCKER_HOST or the default socket) and ping it."""
+    hint = "start an engine with 'make engine' (or start Docker Desktop), then check 'docker info'"
+    try:
+        client = docker.DockerClient(version="auto", timeout=timeout_s, **kwargs_from_env())
+        client.ping()
+    except docker.errors.DockerException as err:
+        text = str(err)
+        if "Permission denied" in text:
+            raise EngineUnavailable(
+                "the Docker socket exists but this user may not use it",
+                hint="add yourself to the 'docker' group (sudo usermod -aG docker $USER), then log in again",
+            ) from None
+        if "No such file" in text or "Connection refused" in text or "FileNotFoundError" in text:
+            raise EngineUnavailable("no Docker engine is running (its socket does not answer)", hint=hint) from None
+        raise EngineUnavailable(f"the Docker engine did not answer a ping: {text}", hint=hint) from None
+    except requests.exceptions.RequestException as err:
+        raise EngineUnavailable(f"the Docker engine did not answer a ping within {timeout_s}s: {err}", hint=hint) from None
+    return Engine(client)
+
+
+class Engine:
+    """A connected engine plus the label of the grading session using it."""
+
+    def __init__(self, client: docker.DockerClient, session: str | None = None):
+        self.client = client
+        self.session = session or uuid.uuid4().hex[:12]
+
+    # --- labels ---------------------------------------------------------------------------------
+    @property
+    def labels(self) -> dict[str, str]:
+        return {LABEL: "1", SESSION_LABEL: self.session}
+
+    def name(self, what: str) -> str:
+        return f"grader-{self.session}-{what}"
+
+    # --- facts ------------------------------------------------------------------------------------
+    def version(self) -> dict:
+        return self.client.version()
+
+    def info(self) -> dict:
+        return self.client.info()
+
+    def image_labels(self, ref: str) -> dict[str, str] | None:
+        """The labels of a local image, or None when the image is not present."""
+        try:
+            return self.client.images.get(ref).labels or {}
+        except docker.errors.ImageNotFound:
+            return None
+
+    def pull(self, ref: str) -> tuple[bool, str]:
+        try:
+            self.client.images.pull(ref)
+            return True, ""
+        except docker.errors.APIError as err:
+            return False, str(err.explanation or err)
+
+    def inspect_image(self, image_id: str) -> dict:
+        return self.client.api.inspect_image(image_id)
+
+    def history(self, image_id: str) -> list[dict]:
+        return self.client.api.history(image_id)
+
+    # --- building ---------------------------------------------------------------------------------
+    def build(
+        self,
+        context: Path,
+        dockerfile: str,
+        tag: str,
+        timeout_s: float,
+        on_line: Callable[[str], None] | None = None,
+    ) -> BuildResult:
+        """Build with the engine's builder, streaming its log; a build past `timeout_s` is abandoned.
+
+        The SDK honours the context's .dockerignore exactly as the docker CLI does.
+        """
+        # A client of its own, so that closing it on a timeout stops this build and nothing else.
+        api = docker.APIClient(version="auto", timeout=timeout_s + 30, **kwargs_from_env())
+        result = BuildResult(ok=False, image_id=None, seconds=0.0)
+        start = time.monotonic()
+
+        def stream() -> None:
+            try:
+                for chunk in api.build(
+                    path=str(context), dockerfile=dockerfile, tag=tag, labels=self.labels,
+                    rm=True, forcerm=True, decode=True,
+                ):
+                    if "stream" in chunk:
+                        for line in chunk["stream"].splitlines():
+                            if line.strip():
+                                result.log.append(line)
+                                if on_line:
+                                    on_line(line)
+                    if "aux" in chunk and "ID" in chunk["aux"]:
+                        result.image_id = chunk["aux"]["ID"]
+                    if "error" in chunk:
+                        result.error = chunk["error"].strip()
+                        result.log.append(result.error)
+            except (docker.errors.APIError, docker.errors.DockerException, requests.exceptions.RequestException, OSError) as err:
+                if not result.error:
+                    result.error = str(err)
+
+        reader = threading.Thread(target=stream, daemon=True)
+        reader.start()
+        reader.join(timeout_s)
+        if reader.is_alive():
+            api.close()  # dropping the connection makes the engine cancel the build
+            reader.join(10)
+            result.error = f"the build did not finish within {timeout_s:.0f}s and was stopped"
+            result.image_id = None
+        api.close()
+        result.seconds = time.monotonic() - start
+        result.ok = result.image_id is not None and not result.error
+        return result
+
+    # --- running ----------------------------------------------------------------------------------
+    def run_once(self, image: str, entrypoint: list[str], timeout_s: float = 30) -> tuple[int, str]:
+        """Run a short command in `image` with no network and return (exit code, output)."""
+        container = self.client.containers.create(
+            image, entrypoint=entrypoint, command=[], labels=self.labels,
+            network_disabled=True, name=self.name(f"probe-{uuid.uuid4().hex[:6]}"),
+        )
+        try:
+            container.start()
+            code = container.wait(timeout=timeout_s)["StatusCode"]
+            return code, container.logs().decode(errors="replace").strip()
+        finally:
+            container.remove(force=True)
+
+    def create_network(self, limits: Limits):
+        """A private bridge for the service; without NAT when the lab allows no egress."""
+        options = {}
+        if limits.network == "no-egress":
+            options["com.docker.network.bridge.enable_ip_masquerade"] = "false"
+        return self.client.networks.create(self.name("net"), driver="bridge", options=options, labels=self.labels)
+
+    def start_service(self, image: str, port: int, limits: Limits, network: str, healthcheck: dict | None,
+                      name: str = "service"):
+        """Start the learner's service with resource limits, its port published on 127.0.0.1 only."""
+        return self.client.containers.run(
+            image, detach=True, name=self.name(name), labels=self.labels,
+            ports={f"{port}/tcp": ("127.0.0.1", None)},
+            network=network,
+            nano_cpus=int(limits.cpus * 1e9), mem_limit=f"{limits.memory_mb}m", pids_limit=limits.pids,
+            security_opt=["no-new-privileges"],
+            healthcheck=healthcheck,
+        )
+
+    @staticmethod
+    def host_port(container, port: int) -> int | None:
+        container.reload()
+        bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
+        return int(bindings[0]["HostPort"]) if bindings else None
+
+    @staticmethod
+    def state(container) -> dict:
+        container.reload()
+        return container.attrs["State"]
+
+    @staticmethod
+    def logs_tail(container, lines: int = 25) -> str:
+        try:
+            return container.logs(tail=lines).decode(errors="replace").rstrip()
+        except docker.errors.APIError:
+            return ""
+
+    @staticmethod
+    def exec(container, cmd: list[str]) -> tuple[int, str]:
+        code, out = container.exec_run(cmd)
+        return code, out.decode(errors="replace")
+
+    # --- cleaning up ------------------------------------------------------------------------------
+    def remove_session(self) -> dict[str, int]:
+        """Remove what this session created."""
+        return self._remove(f"{SESSION_LABEL}={self.session}")
+
+    def remove_all(self) -> dict[str, int]:
+        """Remove what any grading session created (after a crash, say)."""
+        return self._remove(LABEL)
+
+    def _remove(self, label_filter: str) -> dict[str, int]:
+        removed = {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
+        flt = {"label": label_filter}
+        for c in self.client.containers.list(all=True, filters=flt):
+            _quietly(c.remove, force=True, v=True)
+            removed["containers"] += 1
+        for n in self.client.networks.list(filters=flt):
+            _quietly(n.remove)
+            removed["networks"] += 1
+        for v in self.client.volumes.list(filters=flt):
+            _quietly(v.remove, force=True)
+            removed["volumes"] += 1
+        for img in self.client.images.list(all=True, filters=flt):
+            # noprune keeps the untagged parent layers: they are the build cache that makes a regrade
+            # fast. `python -m grader clean --cache` removes them too.
+            _quietly(self.client.images.remove, img.id, force=True, noprune=True)
+            removed["images"] += 1
+        return removed
+
+    def leftovers(self) -> dict[str, int]:
+        """How many labeled objects of any session still exist."""
+        flt = {"label": LABEL}
+        return {
+            "containers": len(self.client.containers.list(all=True, filters=flt)),
+            "networks": len(self.client.networks.list(filters=flt)),
+            "volumes": len(self.client.volumes.list(filters=flt)),
+            "images": len(self.client.images.list(all=True, filters=flt)),
+        }
+
+    def prune_build_cache(self) -> int:
+        """Remove dangling images (the classic builder's cache); returns bytes reclaimed."""
+        return self.client.images.prune(filters={"dangling": True}).get("SpaceReclaimed") or 0
+
+
+def _quietly(fn, *args, **kwargs) -> None:
+    try:
+        fn(*args, **kwargs)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError:
+        pass  # something else removed it, or it is in use by another session's image

@@ -1,0 +1,32 @@
+"""The grader's exceptions. Each says what happened and, where it can, what to do next."""
+
+
+class GraderError(Exception):
+    """Base of every error the grader raises on purpose."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\nHint: {self.hint}" if self.hint else self.message
+
+
+class EngineUnavailable(GraderError):
+    """Raised when no Docker engine answers a ping."""
+
+
+class SpecError(GraderError):
+    """Raised when a lab's spec file is missing, malformed or names an unknown check."""
+
+
+class InvalidSubmission(GraderError):
+    """Raised when a submission cannot be graded at all (no Dockerfile, unknown lab, ...)."""
+
+
+class PrerequisiteFailed(GraderError):
+    """Raised inside a check when something it needs (an image, a running service) is unavailable.
+
+    The check is then reported as skipped with this message rather than failed twice over.
+    """

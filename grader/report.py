@@ -1,0 +1,43 @@
+"""The terminal report: a readable table of checks, then what to fix and how."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from grader.result import GradeResult
+
+MARKS = {"passed": "[green]PASS[/]", "failed": "[red]FAIL[/]", "skipped": "[yellow]SKIP[/]", "error": "[magenta]ERROR[/]"}
+
+
+def print_report(result: GradeResult, console: Console | None = None) -> None:
+    console = console or Console(highlight=False)
+    lab = result.submission["lab"]
+    if result.status in ("invalid", "error"):
+        console.print(f"[bold red]Lab {lab}: could not grade {result.submission['path']} ({result.status})[/]")
+        console.print(result.message)
+        return
+    table = Table(title=f"Lab {lab}: {result.submission['path']}", title_justify="left", expand=False)
+    table.add_column("", no_wrap=True)
+    table.add_column("Check")
+    table.add_column("Points", justify="right", no_wrap=True)
+    table.add_column("Result")
+    for t in result.tests:
+        table.add_row(MARKS.get(t.status, t.status), t.name, f"{t.score:g}/{t.max_score:g}", t.message)
+    console.print(table)
+    todo = [t for t in result.tests if t.status != "passed" and (t.hint or t.evidence)]
+    for t in todo:
+        console.print(f"\n[bold]{MARKS.get(t.status, t.status)} {t.name}[/]: {t.message}")
+        if t.evidence:
+            console.print("[dim]" + _indent(t.evidence) + "[/]", markup=True, highlight=False)
+        if t.hint:
+            console.print(f"[cyan]  Hint:[/] {_indent(t.hint).lstrip()}")
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+    colour = "green" if result.all_passed else "yellow"
+    console.print(f"\n[bold {colour}]Score: {result.score:g}/{result.max_score:g}[/]  [dim]({timings})[/]")
+    if result.status == "timeout":
+        console.print("[red]Grading stopped at its time limit; the checks after it were not run.[/]")
+
+
+def _indent(text: str, pad: str = "    ") -> str:
+    return "\n".join(pad + line.replace("[", r"\[") for line in text.splitlines())

@@ -1,0 +1,93 @@
+"""The result object of one graded submission (see DESIGN.md), from which every export is made."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from grader.spec import LabSpec
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class TestResult:
+    id: str
+    name: str
+    category: str
+    status: str  # passed | failed | skipped | error
+    score: float
+    max_score: float
+    visibility: str
+    message: str
+    hint: str = ""
+    evidence: str = ""
+    duration_ms: int = 0
+
+    @classmethod
+    def not_run(cls, check, status: str, message: str) -> "TestResult":
+        return cls(check.spec.check, check.title, check.category, status, 0, check.spec.points,
+                   check.spec.visibility, message)
+
+
+@dataclass
+class GradeResult:
+    submission: dict
+    grader: dict
+    limits: dict
+    status: str = "pending"  # graded | invalid | error | timeout
+    message: str = ""
+    score: float = 0
+    max_score: float = 0
+    timings: dict = field(default_factory=dict)
+    image: dict = field(default_factory=dict)
+    tests: list[TestResult] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    @classmethod
+    def start(cls, spec: LabSpec, submission: Path, learner: str, version: str) -> "GradeResult":
+        return cls(
+            submission={"id": submission.name, "learner": learner or submission.name, "lab": spec.id,
+                        "path": str(submission), "sha256": "",
+                        "submitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+            grader={"version": version},
+            limits={"cpus": spec.limits.cpus, "memory_mb": spec.limits.memory_mb, "pids": spec.limits.pids,
+                    "network": spec.limits.network, "timeout_s": spec.build_timeout_s},
+            max_score=sum(c.points for c in spec.checks),
+        )
+
+    def finish(self, status: str, message: str, started: float) -> "GradeResult":
+        self.status = status
+        self.message = message
+        self.score = sum(t.score for t in self.tests)
+        total = time.monotonic() - started
+        self.timings["total_s"] = round(total, 2)
+        build_ready = self.timings.get("build_s", 0) + self.timings.get("ready_s", 0)
+        self.timings.setdefault("tests_s", round(max(total - build_ready, 0), 2))
+        return self
+
+    @property
+    def all_passed(self) -> bool:
+        return self.status == "graded" and all(t.status == "passed" for t in self.tests)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all checks passed, 1 some failed, 2 the submission could not be graded."""
+        if self.status in ("invalid", "error"):
+            return 2
+        return 0 if self.all_passed else 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def submission_digest(folder: Path) -> str:
+    """A content hash of a submission folder: same files, same digest, wherever it lies."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".git" not in p.parts):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()

@@ -1,0 +1,188 @@
+"""Grading one submission: the context checks draw on, and the loop that runs them.
+
+The context builds the image and starts the service lazily, once, the first time a check asks,
+so a lab's spec decides what happens just by listing checks. Whatever happens, everything the
+session created is removed at the end (also on timeout and Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker.errors
+
+from grader import __version__
+from grader.checks import registry
+from grader.checks.base import ERROR, SKIPPED, Outcome
+from grader.engine import BuildResult, Engine, connect
+from grader.errors import EngineUnavailable, GraderError, InvalidSubmission, PrerequisiteFailed
+from grader.progress import Progress
+from grader.readiness import Waited, wait_until_answers
+from grader.result import GradeResult, TestResult, submission_digest
+from grader.spec import LabSpec
+
+HEALTHCHECK_INTERVAL_NS = 1_000_000_000  # the grader polls health every second instead of the image's interval
+
+
+@dataclass
+class Service:
+    """A started service container and how its start went."""
+
+    container: object
+    base_url: str | None
+    ready: Waited
+
+
+class GradingContext:
+    """What checks of one submission share: the submission, its spec, the engine, and lazily built state."""
+
+    def __init__(self, submission: Path, spec: LabSpec, engine: Engine, progress: Progress):
+        self.submission = submission
+        self.spec = spec
+        self.engine = engine
+        self.progress = progress
+        self.scratch = Path(tempfile.mkdtemp(prefix="grader-"))
+        self.timings: dict[str, float] = {}
+        self._build: BuildResult | None = None
+        self._config: dict | None = None
+        self._service: Service | None = None
+        self._network = None
+
+    # --- the image --------------------------------------------------------------------------------
+    def build(self) -> BuildResult:
+        """The submission's image, built once."""
+        if self._build is None:
+            self._build = self.build_from(self.submission, tag_suffix="image", title="Building the image")
+            self.timings["build_s"] = round(self._build.seconds, 2)
+        return self._build
+
+    def build_from(self, context: Path, tag_suffix: str, title: str) -> BuildResult:
+        tag = f"grader-{self.spec.id}:{self.engine.session}-{tag_suffix}"
+        with self.progress.step(title) as step:
+            return self.engine.build(context, self.spec.dockerfile, tag, self.spec.build_timeout_s, on_line=step.update)
+
+    def image(self) -> str:
+        """The built image's id; PrerequisiteFailed when it did not build."""
+        built = self.build()
+        if not built.ok:
+            raise PrerequisiteFailed("skipped: the image did not build (see the build check)")
+        return built.image_id
+
+    def image_config(self) -> dict:
+        if self._config is None:
+            self._config = self.engine.inspect_image(self.image())
+        return self._config
+
+    # --- the running service ----------------------------------------------------------------------
+    def start_service(self) -> Service:
+        """Start the service once and wait for it to answer on its ready path."""
+        if self._service is None:
+            image = self.image()
+            healthcheck = None
+            test = (self.image_config()["Config"].get("Healthcheck") or {}).get("Test")
+            if test and test[0] != "NONE":
+                # Same command as the image's HEALTHCHECK, only polled more often.
+                declared = self.image_config()["Config"]["Healthcheck"]
+                healthcheck = {
+                    "test": test, "interval": HEALTHCHECK_INTERVAL_NS, "timeout": declared.get("Timeout"),
+                    "retries": declared.get("Retries"), "start_period": declared.get("StartPeriod"),
+                }
+            self._network = self.engine.create_network(self.spec.limits)
+            with self.progress.step("Starting the service"):
+                container = self.engine.start_service(
+                    image, self.spec.port, self.spec.limits, self._network.name, healthcheck
+                )
+                port = self.engine.host_port(container, self.spec.port)
+                base_url = f"http://127.0.0.1:{port}" if port else None
+                if base_url:
+                    ready = wait_until_answers(
+                        base_url + self.spec.ready_path, lambda: self.engine.state(container), self.spec.budgets.ready_s
+                    )
+                else:
+                    ready = Waited(False, "exited", 0.0, "the container stopped before its port was published")
+            self.timings["ready_s"] = round(ready.seconds, 2)
+            self._service = Service(container, base_url, ready)
+        return self._service
+
+    def service(self) -> Service:
+        """The running, answering service; PrerequisiteFailed when it did not come up."""
+        service = self.start_service()
+        if not service.ready.ok:
+            raise PrerequisiteFailed("skipped: the service never answered (see the readiness check)")
+        return service
+
+    def close(self) -> dict[str, int]:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        return self.engine.remove_session()
+
+
+def run_check(check, ctx: GradingContext) -> TestResult:
+    started = time.monotonic()
+    try:
+        outcome = check.run(ctx)
+    except PrerequisiteFailed as why:
+        outcome = Outcome.skipped(why.message)
+    except docker.errors.DockerException as err:
+        outcome = Outcome(ERROR, f"the engine failed during this check: {err}", traceback.format_exc(limit=3))
+    except GraderError as err:
+        outcome = Outcome(ERROR, err.message, hint=err.hint)
+    spec = check.spec
+    passed = outcome.status == "passed"
+    return TestResult(
+        id=spec.check, name=check.title, category=check.category, status=outcome.status,
+        score=spec.points if passed else 0, max_score=spec.points, visibility=spec.visibility,
+        message=outcome.message, hint="" if passed else (outcome.hint or check.learner_hint),
+        evidence=outcome.evidence, duration_ms=int((time.monotonic() - started) * 1000),
+    )
+
+
+def grade(submission: Path, spec: LabSpec, *, learner: str = "", progress: Progress | None = None,
+          engine: Engine | None = None, timeout_s: float = 1800) -> GradeResult:
+    """Grade one submission against `spec` and return the result object (never raises for the learner's faults)."""
+    progress = progress or Progress(quiet=True)
+    submission = Path(submission).resolve()
+    result = GradeResult.start(spec, submission, learner, __version__)
+    started = time.monotonic()
+    try:
+        checks = [registry.get(c.check)(c) for c in spec.checks]
+        _validate(submission, spec)
+        result.submission["sha256"] = submission_digest(submission)
+        engine = engine or connect()
+    except InvalidSubmission as err:
+        return result.finish("invalid", str(err), started)
+    except (EngineUnavailable, GraderError) as err:
+        return result.finish("error", str(err), started)
+
+    ctx = GradingContext(submission, spec, engine, progress)
+    try:
+        for check in checks:
+            if time.monotonic() - started > timeout_s:
+                result.tests.append(TestResult.not_run(check, SKIPPED, f"skipped: grading ran past {timeout_s:.0f}s"))
+                result.status = "timeout"
+                continue
+            progress.checking(check.title)
+            result.tests.append(run_check(check, ctx))
+    finally:
+        with progress.step("Cleaning up"):
+            ctx.close()
+    result.timings.update(ctx.timings)
+    if ctx._build and ctx._build.ok:
+        config = ctx.image_config()
+        result.image = {"id": config["Id"], "size_mb": round(config["Size"] / 1e6, 1),
+                        "layers": len(config["RootFS"].get("Layers", []))}
+    return result.finish(result.status if result.status != "pending" else "graded", "", started)
+
+
+def _validate(submission: Path, spec: LabSpec) -> None:
+    if not submission.is_dir():
+        raise InvalidSubmission(f"{submission} is not a folder", hint="pass the folder that holds your Dockerfile")
+    if not (submission / spec.dockerfile).is_file():
+        raise InvalidSubmission(
+            f"no {spec.dockerfile} in {submission}",
+            hint=f"lab {spec.id} expects a {spec.dockerfile} at the top of the submission folder",
+        )

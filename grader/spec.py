@@ -1,0 +1,169 @@
+"""A lab's grading spec (`lab.yaml`): what to build, how to run it, which checks apply.
+
+The spec is data; the grader holds no per-lab code. Unknown keys are errors, so a typo in a spec
+fails loudly instead of silently dropping a requirement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from grader.errors import SpecError
+
+SPEC_FILE = "lab.yaml"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resources a learner's container runs with."""
+
+    cpus: float = 1.0
+    memory_mb: int = 512
+    pids: int = 128
+    network: str = "no-egress"  # a private bridge without NAT: the published port works, the internet does not
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Upper bounds the lab sets; exceeding one fails the check that owns it."""
+
+    image_size_mb: float = 1000
+    ready_s: float = 30
+    healthy_s: float = 45
+    rebuild_s: float = 60
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check selected by the lab, with its points and optional overrides."""
+
+    check: str
+    points: float = 1
+    visibility: str = "visible"  # or "hidden": graded, shown to instructors only
+    hint: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    id: str
+    slug: str
+    title: str
+    path: Path
+    checks: tuple[CheckSpec, ...]
+    base_images: tuple[str, ...] = ()
+    dockerfile: str = "Dockerfile"
+    build_timeout_s: float = 600
+    port: int = 5000
+    ready_path: str = "/health"
+    limits: Limits = Limits()
+    budgets: Budgets = Budgets()
+    code_change: str | None = None
+    install_step: str = "pip install"
+    forbidden_paths: tuple[str, ...] = ()
+    http: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.id}-{self.slug}"
+
+
+def _take(data: dict, cls, where: str):
+    """Build dataclass `cls` from `data`, rejecting keys it does not know."""
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise SpecError(f"{where} must be a mapping, got {type(data).__name__}")
+    known = set(cls.__dataclass_fields__)
+    unknown = set(data) - known
+    if unknown:
+        raise SpecError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    return cls(**data)
+
+
+def load_spec(path: Path) -> LabSpec:
+    """Read and validate one `lab.yaml`."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"no spec file at {path}") from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path} must hold a mapping at the top level")
+    raw = dict(raw)
+    try:
+        build = raw.pop("build", {}) or {}
+        service = raw.pop("service", {}) or {}
+        checks = raw.pop("checks")
+    except KeyError:
+        raise SpecError(f"{path}: a lab spec needs a 'checks' list") from None
+    if not isinstance(checks, list) or not checks:
+        raise SpecError(f"{path}: 'checks' must be a non-empty list")
+    fields = dict(
+        id=str(raw.pop("id", "")),
+        slug=str(raw.pop("slug", "")),
+        title=str(raw.pop("title", "")),
+        path=path.parent,
+        checks=tuple(_take(c, CheckSpec, f"{path}: checks[{i}]") for i, c in enumerate(checks)),
+        base_images=tuple(raw.pop("base_images", ())),
+        limits=_take(raw.pop("limits", None), Limits, f"{path}: limits"),
+        budgets=_take(raw.pop("budgets", None), Budgets, f"{path}: budgets"),
+        forbidden_paths=tuple(raw.pop("forbidden_paths", ())),
+        dockerfile=build.pop("dockerfile", "Dockerfile"),
+        build_timeout_s=float(build.pop("timeout_s", 600)),
+        port=int(service.pop("port", 5000)),
+        ready_path=service.pop("ready_path", "/health"),
+    )
+    leftovers = {f"build.{k}" for k in build} | {f"service.{k}" for k in service}
+    for key in ("code_change", "install_step", "http"):
+        if key in raw:
+            fields[key] = raw.pop(key)
+    leftovers |= set(raw)
+    if leftovers:
+        raise SpecError(f"{path}: unknown key(s) {sorted(leftovers)}")
+    if not fields["id"]:
+        raise SpecError(f"{path}: the lab needs an 'id'")
+    for c in fields["checks"]:
+        if c.visibility not in ("visible", "hidden"):
+            raise SpecError(f"{path}: check {c.check}: visibility must be 'visible' or 'hidden'")
+    return LabSpec(**fields)
+
+
+def official_specs(root: Path = REPO_ROOT) -> dict[str, LabSpec]:
+    """The labs this repository ships, by id, read from their reference solutions."""
+    specs = {}
+    for spec_path in sorted((root / "solutions").glob(f"*/{SPEC_FILE}")):
+        spec = load_spec(spec_path)
+        specs[spec.id] = spec
+    return specs
+
+
+def resolve_spec(submission: Path, lab_id: str | None = None, root: Path = REPO_ROOT) -> LabSpec:
+    """Find the spec that grades `submission`.
+
+    The lab is named by `lab_id`, or else by the id in the submission's own `lab.yaml`. The
+    official copy of that lab's spec is used, so editing the spec in a submission changes nothing;
+    a lab this repository does not ship is graded by the submission's own spec.
+    """
+    own = Path(submission) / SPEC_FILE
+    official = official_specs(root)
+    if lab_id is None:
+        if not own.is_file():
+            raise SpecError(
+                f"{submission} has no {SPEC_FILE}, so the lab is unknown",
+                hint=f"name the lab with --lab ID (known: {', '.join(sorted(official)) or 'none'})",
+            )
+        lab_id = load_spec(own).id
+    lab_id = lab_id.split("-")[0] if lab_id not in official else lab_id
+    if lab_id in official:
+        return official[lab_id]
+    if own.is_file():
+        return load_spec(own)
+    raise SpecError(f"unknown lab {lab_id!r}", hint=f"known labs: {', '.join(sorted(official)) or 'none'}")
