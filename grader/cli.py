@@ -1,6 +1,7 @@
 """Command line: a thin layer over the grader's Python API.
 
     python -m grader check DIR [--lab ID] [--json FILE] [--junit FILE] [--gradescope FILE]
+    python -m grader solutions
     python -m grader doctor
     python -m grader images
     python -m grader clean [--cache]
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
 from grader import __version__, base_images, exporters
 from grader.doctor import diagnose
@@ -24,7 +26,7 @@ from grader.errors import GraderError
 from grader.progress import Progress
 from grader.report import print_report
 from grader.session import grade
-from grader.spec import resolve_spec
+from grader.spec import official_specs, resolve_spec
 
 console = Console(highlight=False)
 
@@ -42,6 +44,24 @@ def cmd_check(args: argparse.Namespace) -> int:
             exporters.write(result, fmt, Path(getattr(args, fmt)))
     print_report(result, console)
     return result.exit_code
+
+
+def cmd_solutions(args: argparse.Namespace) -> int:
+    """Grade every lab's reference solution: the demo, and the proof that each lab can be passed."""
+    rows = []
+    for spec in official_specs().values():
+        console.rule(f"Lab {spec.id}: {spec.title}")
+        result = grade(spec.path, spec, progress=Progress(quiet=args.quiet))
+        print_report(result, console)
+        rows.append((spec, result))
+    table = Table(title="Reference solutions", title_justify="left")
+    for column in ("Lab", "Title", "Status", "Score", "Build", "Total"):
+        table.add_column(column)
+    for spec, r in rows:
+        table.add_row(spec.id, spec.title, r.status, f"{r.score:g}/{r.max_score:g}",
+                      f"{r.timings.get('build_s', 0):.1f}s", f"{r.timings.get('total_s', 0):.1f}s")
+    console.print(table)
+    return 0 if all(r.all_passed for _, r in rows) else 1
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -88,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     check.set_defaults(func=cmd_check)
 
+    solutions = sub.add_parser("solutions", help="grade every lab's reference solution and print a score table")
+    solutions.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    solutions.set_defaults(func=cmd_solutions)
     sub.add_parser("doctor", help="is the engine, Compose, BuildKit, base images, GPU, disk ready?").set_defaults(func=cmd_doctor)
     sub.add_parser("images", help="pull or build every base image the labs need").set_defaults(func=cmd_images)
     clean = sub.add_parser("clean", help="remove everything the grader left on the engine")

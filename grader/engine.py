@@ -21,8 +21,9 @@ import requests.exceptions
 from grader.errors import EngineUnavailable
 from grader.spec import Limits
 
+# One label, valued with the session id: the classic builder turns each build label into a LABEL step
+# of its own, and a second label would leave a labeled intermediate image behind.
 LABEL = "org.mlcontainers.grader"
-SESSION_LABEL = "org.mlcontainers.grader.session"
 STANDIN_LABEL = "org.mlcontainers.standin"
 PING_TIMEOUT_S = 10
 
@@ -70,7 +71,7 @@ class Engine:
     # --- labels ---------------------------------------------------------------------------------
     @property
     def labels(self) -> dict[str, str]:
-        return {LABEL: "1", SESSION_LABEL: self.session}
+        return {LABEL: self.session}
 
     def name(self, what: str) -> str:
         return f"grader-{self.session}-{what}"
@@ -213,7 +214,7 @@ class Engine:
     # --- cleaning up ------------------------------------------------------------------------------
     def remove_session(self) -> dict[str, int]:
         """Remove what this session created."""
-        return self._remove(f"{SESSION_LABEL}={self.session}")
+        return self._remove(f"{LABEL}={self.session}")
 
     def remove_all(self) -> dict[str, int]:
         """Remove what any grading session created (after a crash, say)."""
@@ -238,9 +239,9 @@ class Engine:
             removed["images"] += 1
         return removed
 
-    def leftovers(self) -> dict[str, int]:
-        """How many labeled objects of any session still exist."""
-        flt = {"label": LABEL}
+    def leftovers(self, all_sessions: bool = False) -> dict[str, int]:
+        """How many objects of this session (or of any grading session) still exist."""
+        flt = {"label": LABEL if all_sessions else f"{LABEL}={self.session}"}
         return {
             "containers": len(self.client.containers.list(all=True, filters=flt)),
             "networks": len(self.client.networks.list(filters=flt)),

@@ -67,6 +67,8 @@ class LabSpec:
     install_step: str = "pip install"
     forbidden_paths: tuple[str, ...] = ()
     http: dict[str, Any] = field(default_factory=dict)
+    # The checks the lab teaches: the starter must fail exactly these (tests/engine proves it).
+    learning_targets: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -116,6 +118,7 @@ def load_spec(path: Path) -> LabSpec:
         limits=_take(raw.pop("limits", None), Limits, f"{path}: limits"),
         budgets=_take(raw.pop("budgets", None), Budgets, f"{path}: budgets"),
         forbidden_paths=tuple(raw.pop("forbidden_paths", ())),
+        learning_targets=tuple(raw.pop("learning_targets", ())),
         dockerfile=build.pop("dockerfile", "Dockerfile"),
         build_timeout_s=float(build.pop("timeout_s", 600)),
         port=int(service.pop("port", 5000)),
@@ -130,6 +133,10 @@ def load_spec(path: Path) -> LabSpec:
         raise SpecError(f"{path}: unknown key(s) {sorted(leftovers)}")
     if not fields["id"]:
         raise SpecError(f"{path}: the lab needs an 'id'")
+    selected = {c.check for c in fields["checks"]}
+    if not set(fields["learning_targets"]) <= selected:
+        raise SpecError(f"{path}: learning_targets {sorted(set(fields['learning_targets']) - selected)} "
+                        "are not among the lab's checks")
     for c in fields["checks"]:
         if c.visibility not in ("visible", "hidden"):
             raise SpecError(f"{path}: check {c.check}: visibility must be 'visible' or 'hidden'")

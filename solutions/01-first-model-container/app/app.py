@@ -7,6 +7,7 @@ POST /predict  -> body   {"features": [sepal length, sepal width, petal length, 
 Every error is JSON {"error": "...", "hint": "..."} with a 4xx status: a client can always read the
 answer, and a bad request never takes the service down.
 """
+
 import math
 import os
 import signal
@@ -29,8 +30,7 @@ EXAMPLE = 'send {"features": [5.1, 3.5, 1.4, 0.2]}: sepal length, sepal width, p
 # Load the model once, at start-up. If it is missing, stop now with a clear message
 # instead of failing on the first request.
 if not os.path.exists(MODEL_PATH):
-    sys.exit(f"model file {MODEL_PATH} not found: run `python train.py` first "
-             "(in a Dockerfile: RUN python train.py)")
+    sys.exit(f"model file {MODEL_PATH} not found: run `python train.py` first (in a Dockerfile: RUN python train.py)")
 bundle = joblib.load(MODEL_PATH)
 model, CLASSES = bundle["model"], bundle["classes"]
 
@@ -46,8 +46,7 @@ def error(status, message, hint):
 @app.errorhandler(HTTPException)
 def http_error(exc):
     # Flask's built-in error pages are HTML. A JSON API answers JSON, also for 404, 405 and 413.
-    hints = {404: "this service has GET /health and POST /predict",
-             405: "use GET for /health and POST for /predict"}
+    hints = {404: "this service has GET /health and POST /predict", 405: "use GET for /health and POST for /predict"}
     return error(exc.code, exc.name, hints.get(exc.code, exc.description))
 
 
@@ -70,8 +69,10 @@ def is_number(value):
 
 @app.get("/health")
 def health():
-    return jsonify(status="ok", model={"type": type(model[-1]).__name__, "classes": CLASSES,
-                                       "sklearn_version": bundle["sklearn_version"]})
+    return jsonify(
+        status="ok",
+        model={"type": type(model[-1]).__name__, "classes": CLASSES, "sklearn_version": bundle["sklearn_version"]},
+    )
 
 
 @app.post("/predict")
@@ -79,8 +80,7 @@ def predict():
     # silent=True gives None instead of Flask's HTML error, so we can answer with our own JSON one.
     data = request.get_json(silent=True)
     if data is None and not request.is_json:
-        return error(415, "the body must be JSON",
-                     "add the header Content-Type: application/json, and " + EXAMPLE)
+        return error(415, "the body must be JSON", "add the header Content-Type: application/json, and " + EXAMPLE)
     if data is None:
         return error(400, "the body is not valid JSON", EXAMPLE)
     # From here the body is valid JSON, so a problem is with its content: 422 Unprocessable Content.
@@ -95,11 +95,13 @@ def predict():
     row = [[float(x) for x in features]]
     class_id = int(model.predict(row)[0])
     probabilities = model.predict_proba(row)[0]
-    return jsonify({
-        "class": CLASSES[class_id],
-        "class_id": class_id,
-        "probabilities": {name: round(float(p), 4) for name, p in zip(CLASSES, probabilities)},
-    })
+    return jsonify(
+        {
+            "class": CLASSES[class_id],
+            "class_id": class_id,
+            "probabilities": {name: round(float(p), 4) for name, p in zip(CLASSES, probabilities, strict=True)},
+        }
+    )
 
 
 def stop(signum, frame):

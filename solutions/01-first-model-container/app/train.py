@@ -6,6 +6,7 @@ during `docker build` and on a machine with no network.
 Usage: python train.py            (writes model.joblib next to this file)
        MODEL_PATH=/tmp/m.joblib python train.py
 """
+
 import os
 
 import joblib

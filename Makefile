@@ -1,0 +1,59 @@
+# The workbook and grader. `make` alone lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LAB ?= 01
+
+.PHONY: help setup venv engine images doctor grade check test test-unit lint bench clean
+
+help: ## Show this list of targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --requirement requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	$(PY) -m pip install --quiet --no-deps --editable . 2> >(grep -v "is ignored: it is neither" >&2)
+	@touch $@
+
+venv: $(STAMP) ## Create .venv with the pinned Python dependencies
+
+engine: venv ## Use the running Docker engine, or install and start one (root on Debian/Ubuntu), plus Compose
+	@bash docker/engine.sh
+
+images: engine ## Pull every base image the labs need, or build local stand-ins when no registry answers
+	@$(PY) -m grader images
+
+setup: images ## Everything a fresh machine needs: venv, engine, Compose, base images
+
+doctor: venv ## Say what is ready (engine, Compose, BuildKit, base images, GPU, disk) and how to fix the rest
+	@$(PY) -m grader doctor
+
+grade: setup ## Main job: grade every lab's reference solution and print the score table
+	@$(PY) -m grader solutions
+
+check: setup ## Grade your own lab: make check LAB=01
+	@$(PY) -m grader check labs/$(LAB)-*/
+
+check-%: setup ## Grade one lab folder: make check-01
+	@$(PY) -m grader check labs/$*-*/
+
+test: setup ## Run the whole test suite (unit tests and real-engine tests)
+	$(PY) -m pytest
+
+test-unit: venv ## Run only the tests that need no engine
+	$(PY) -m pytest -m "not engine"
+
+lint: venv ## Lint the Python code (ruff) and every Dockerfile (hadolint)
+	$(VENV)/bin/ruff check grader tests benchmarks
+	$(VENV)/bin/hadolint --failure-threshold warning solutions/*/Dockerfile
+
+bench: setup ## Benchmarks: cold grade vs regrade, container start-to-ready vs plain process
+	$(PY) benchmarks/bench_grader.py
+
+clean: ## Remove what the grader left on the engine, its build cache, and reports
+	-@test -x $(PY) && $(PY) -m grader clean --cache
+	rm -rf reports .pytest_cache

@@ -1,0 +1,110 @@
+"""Lab 01 graded for real: the solution earns full marks, the starter fails exactly its learning
+targets, and every seeded defect is caught by the check meant for it, with a hint naming the fix."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader.result import GradeResult
+from grader.session import grade
+from grader.spec import REPO_ROOT, official_specs
+
+SPEC = official_specs()["01"]
+SOLUTION = SPEC.path
+STARTER = next((REPO_ROOT / "labs").glob("01-*"))
+
+
+def results_by_check(result: GradeResult) -> dict[str, object]:
+    return {t.id: t for t in result.tests}
+
+
+def assert_nothing_left(engine) -> None:
+    assert engine.leftovers() == {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
+
+
+def test_solution_scores_full_marks(engine):
+    result = grade(SOLUTION, SPEC, engine=engine)
+    failures = [(t.id, t.status, t.message) for t in result.tests if t.status != "passed"]
+    assert failures == []
+    assert result.status == "graded" and result.score == result.max_score > 0
+    assert result.exit_code == 0
+    assert result.image["size_mb"] > 0 and result.timings["build_s"] >= 0
+    assert_nothing_left(engine)
+
+
+def test_starter_fails_exactly_its_learning_targets(engine):
+    result = grade(STARTER, SPEC, engine=engine)
+    failed = {t.id for t in result.tests if t.status == "failed"}
+    assert failed == set(SPEC.learning_targets)
+    # The only check not passed besides the targets is the one that needs a HEALTHCHECK to exist.
+    others = {t.id: t.status for t in result.tests if t.id not in failed and t.status != "passed"}
+    assert others == {"HealthcheckHealthy": "skipped"}
+    assert result.exit_code == 1
+    assert_nothing_left(engine)
+
+
+# Each defect: edits applied to a copy of the solution (file, old text or regex, new text),
+# the check that must catch it, and a word its hint must contain.
+DEFECTS = {
+    "app bound to 127.0.0.1": (
+        [("app/app.py", 'os.environ.get("HOST", "0.0.0.0")', 'os.environ.get("HOST", "127.0.0.1")')],
+        "ServiceBecomesReady", "0.0.0.0"),
+    "no USER line": (
+        [("Dockerfile", "USER 10001:10001\n", "")],
+        "NonRootUser", "USER"),
+    "COPY . . before the dependency install": (
+        [("Dockerfile", "COPY app/requirements.txt .\n", "COPY app/ .\n")],
+        "LayerCacheReused", "requirements"),
+    "no HEALTHCHECK": (
+        [("Dockerfile", re.compile(r"^HEALTHCHECK .*?\n(  CMD .*\n)", re.M), "")],
+        "HealthcheckDefined", "HEALTHCHECK"),
+    "HEALTHCHECK calls curl, absent from the image": (
+        [("Dockerfile", re.compile(r"^  CMD \[\"python\", \"-c\".*\n", re.M),
+          "  CMD curl -f http://127.0.0.1:5000/health || exit 1\n")],
+        "HealthcheckHealthy", "curl"),
+    "unpinned latest base": (
+        [("Dockerfile", "FROM python:3.11-slim", "FROM python:latest")],
+        "DockerfileLint", "3.11-slim"),
+    "a model that always predicts the same class": (
+        [("app/train.py", "LogisticRegression(max_iter=1000, random_state=SEED)",
+          'DummyClassifier(strategy="most_frequent")'),
+         ("app/train.py", "from sklearn.datasets import load_iris",
+          "from sklearn.datasets import load_iris\nfrom sklearn.dummy import DummyClassifier")],
+        "PredictionsCorrect", "same answer"),
+    "a 500 on malformed input": (
+        [("app/app.py", "if not all(is_number(x) for x in features):", "if False:")],
+        "MalformedInputRejected", "400"),
+    "an app that exits at start": (
+        [("app/app.py", "bundle = joblib.load(MODEL_PATH)", 'sys.exit("crashed at start")\nbundle = None')],
+        "ServiceBecomesReady", "crashed"),
+    "an app that never starts listening": (
+        [("app/app.py", "    app.run(host=HOST, port=PORT)", "    import time\n    time.sleep(3600)")],
+        "ServiceBecomesReady", "starts the web server"),
+}
+
+
+def apply_defect(tmp_path: Path, edits) -> Path:
+    copy = tmp_path / "submission"
+    shutil.copytree(SOLUTION, copy)
+    for rel, old, new in edits:
+        path = copy / rel
+        text = path.read_text()
+        changed = old.sub(new, text, count=1) if isinstance(old, re.Pattern) else text.replace(old, new, 1)
+        assert changed != text, f"defect edit did not apply to {rel}: the solution changed, update the test"
+        path.write_text(changed)
+    return copy
+
+
+@pytest.mark.parametrize("defect", DEFECTS)
+def test_seeded_defect_is_caught(defect, engine, tmp_path):
+    edits, check_id, hint_word = DEFECTS[defect]
+    result = grade(apply_defect(tmp_path, edits), SPEC, engine=engine)
+    caught = results_by_check(result)[check_id]
+    assert caught.status == "failed", (caught.status, caught.message)
+    assert hint_word in caught.hint + caught.message + caught.evidence
+    assert result.exit_code == 1
+    assert_nothing_left(engine)

@@ -1,0 +1,193 @@
+"""Exports of one hand-built result object: JSON, JUnit XML and Gradescope results.json."""
+
+from __future__ import annotations
+
+import json
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from grader import exporters
+from grader.result import SCHEMA_VERSION, GradeResult
+from grader.result import TestResult as CheckResult  # not "Test*", so pytest does not try to collect it
+from grader.spec import REPO_ROOT, load_spec
+
+LAB01_SPEC = REPO_ROOT / "solutions" / "01-first-model-container" / "lab.yaml"
+TEST_FIELDS = {"name", "status", "score", "max_score", "message", "hint"}
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec(LAB01_SPEC)
+
+
+def make_tests() -> list[CheckResult]:
+    return [
+        CheckResult("ImageBuilds", "Image builds", "build", "passed", 3, 3, "visible", "built in 12.3s",
+                   duration_ms=12300),
+        CheckResult("NonRootUser", "Runs as a non-root user", "security", "failed", 0, 2, "visible",
+                   "processes run as root (uid 0); USER is (no USER line)",
+                   hint="Create a user with a fixed UID and switch to it before CMD",
+                   evidence="id -u printed 0", duration_ms=800),
+        CheckResult("HealthcheckHealthy", "HEALTHCHECK reports healthy", "runtime", "skipped", 0, 2, "hidden",
+                   "skipped: the image declares no HEALTHCHECK (see that check)"),
+        CheckResult("HealthEndpoint", "/health answers 200 with JSON", "http", "error", 0, 1, "visible",
+                   "the engine failed during this check: 500 Server Error", hint="run it again",
+                   evidence="Traceback (most recent call last): ..."),
+    ]
+
+
+def make_result(spec, tests, status="graded", message="") -> GradeResult:
+    result = GradeResult.start(spec, Path("/submissions/ada"), "ada", "0.1.0")
+    result.timings["build_s"] = 12.3
+    result.tests.extend(tests)
+    return result.finish(status, message, time.monotonic() - 20)
+
+
+def all_passed(spec) -> list[CheckResult]:
+    return [CheckResult(c.check, c.check, "x", "passed", c.points, c.points, c.visibility, "ok") for c in spec.checks]
+
+
+# --- the result object --------------------------------------------------------------------------------
+
+def test_start_and_finish_fill_in_the_summary(spec):
+    result = make_result(spec, make_tests())
+    assert result.max_score == sum(c.points for c in spec.checks)
+    assert result.score == 3
+    assert result.status == "graded"
+    assert result.submission["lab"] == "01"
+    assert result.submission["learner"] == "ada"
+    assert result.submission["id"] == "ada"
+    assert result.limits["memory_mb"] == spec.limits.memory_mb
+    assert result.timings["total_s"] >= 20
+    assert result.timings["build_s"] == 12.3
+    assert result.timings["tests_s"] == pytest.approx(result.timings["total_s"] - 12.3, abs=0.02)
+
+
+def test_learner_defaults_to_the_folder_name(spec):
+    result = GradeResult.start(spec, Path("/submissions/grace"), "", "0.1.0")
+    assert result.submission["learner"] == "grace"
+
+
+# --- JSON -------------------------------------------------------------------------------------------------
+
+def test_json_round_trips(spec):
+    result = make_result(spec, make_tests())
+    data = json.loads(exporters.to_json(result))
+    assert data["schema_version"] == SCHEMA_VERSION
+    assert data["status"] == "graded"
+    assert data["score"] == 3
+    assert data["max_score"] == result.max_score
+    assert set(data["timings"]) >= {"build_s", "tests_s", "total_s"}
+    assert len(data["tests"]) == 4
+    for t in data["tests"]:
+        assert TEST_FIELDS <= set(t)
+    assert [t["status"] for t in data["tests"]] == ["passed", "failed", "skipped", "error"]
+    assert data["tests"][1]["hint"].startswith("Create a user")
+    assert data["tests"][2]["visibility"] == "hidden"
+    assert data == result.to_dict()
+
+
+# --- JUnit ------------------------------------------------------------------------------------------------
+
+def test_junit_counts_and_bodies(spec):
+    suite = ET.fromstring(exporters.to_junit(make_result(spec, make_tests())))
+    assert suite.tag == "testsuite"
+    assert suite.get("name") == "lab-01"
+    cases = suite.findall("testcase")
+    assert len(cases) == 4
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("4", "1", "1", "1")
+    assert len(suite.findall("testcase/failure")) == 1
+    assert len(suite.findall("testcase/error")) == 1
+    assert len(suite.findall("testcase/skipped")) == 1
+
+    by_name = {c.get("name"): c for c in cases}
+    assert by_name["Image builds"].find("*") is None  # a passed test has no child
+    assert by_name["Image builds"].get("time") == "12.3"
+    failure = by_name["Runs as a non-root user"].find("failure")
+    assert failure.get("message").startswith("processes run as root")
+    assert "id -u printed 0" in failure.text
+    assert "Hint: Create a user with a fixed UID" in failure.text
+    error = by_name["/health answers 200 with JSON"].find("error")
+    assert "Hint: run it again" in error.text
+    assert by_name["HEALTHCHECK reports healthy"].find("skipped").get("message").startswith("skipped:")
+
+
+def test_junit_for_an_ungradable_submission_has_an_error_testcase(spec):
+    message = "no Dockerfile in /submissions/ada\nHint: lab 01 expects a Dockerfile"
+    suite = ET.fromstring(exporters.to_junit(make_result(spec, [], status="invalid", message=message)))
+    cases = suite.findall("testcase")
+    assert len(cases) == 1
+    assert cases[0].get("name") == "grading"
+    assert cases[0].find("error").get("message") == "no Dockerfile in /submissions/ada"
+    assert suite.get("errors") == "1"
+    assert suite.get("failures") == "0"
+
+
+# --- Gradescope --------------------------------------------------------------------------------------------
+
+def test_gradescope_scores_and_visibility(spec):
+    result = make_result(spec, make_tests())
+    data = json.loads(exporters.to_gradescope(result))
+    assert data["score"] == 3
+    assert data["execution_time"] == result.timings["total_s"]
+    assert data["output"] == f"Lab 01: 3/{result.max_score:g}"
+    tests = data["tests"]
+    assert [t["visibility"] for t in tests] == ["visible", "visible", "after_published", "visible"]
+    assert [t["status"] for t in tests] == ["passed", "failed", "failed", "failed"]
+    assert [(t["score"], t["max_score"]) for t in tests] == [(3, 3), (0, 2), (0, 2), (0, 1)]
+    assert "Hint: Create a user" in tests[1]["output"]
+    assert tests[1]["output"].startswith("processes run as root")
+
+
+def test_gradescope_output_is_the_message_for_an_ungradable_submission(spec):
+    data = json.loads(exporters.to_gradescope(make_result(spec, [], status="error", message="engine gone")))
+    assert data["output"] == "engine gone"
+    assert data["score"] == 0
+    assert data["tests"] == []
+
+
+# --- exit codes --------------------------------------------------------------------------------------------
+
+def test_exit_code_all_passed(spec):
+    result = make_result(spec, all_passed(spec))
+    assert result.score == result.max_score
+    assert result.all_passed
+    assert result.exit_code == 0
+
+
+def test_exit_code_some_failed(spec):
+    tests = all_passed(spec)
+    tests[0].status, tests[0].score = "failed", 0
+    result = make_result(spec, tests)
+    assert not result.all_passed
+    assert result.exit_code == 1
+
+
+def test_exit_code_skipped_is_not_passed(spec):
+    tests = all_passed(spec)
+    tests[-1].status, tests[-1].score = "skipped", 0
+    assert make_result(spec, tests).exit_code == 1
+
+
+@pytest.mark.parametrize("status", ["invalid", "error"])
+def test_exit_code_ungradable(spec, status):
+    result = make_result(spec, [], status=status, message="cannot grade")
+    assert result.exit_code == 2
+    assert not result.all_passed
+
+
+def test_exit_code_timeout_is_a_failed_attempt(spec):
+    assert make_result(spec, all_passed(spec), status="timeout").exit_code == 1
+
+
+# --- writing ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", sorted(exporters.WRITERS))
+def test_write_creates_parent_folders(spec, tmp_path, fmt):
+    result = make_result(spec, make_tests())
+    path = tmp_path / "out" / "deeper" / f"result.{fmt}"
+    exporters.write(result, fmt, path)
+    assert path.read_text() == exporters.WRITERS[fmt](result)

@@ -1,0 +1,216 @@
+"""Reading and validating lab specs, and choosing the spec that grades a submission."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grader.errors import SpecError
+from grader.spec import REPO_ROOT, load_spec, official_specs, resolve_spec
+
+LAB01 = REPO_ROOT / "solutions" / "01-first-model-container"
+LAB01_SPEC = LAB01 / "lab.yaml"
+
+MINIMAL = {"id": "77", "slug": "tiny", "title": "A tiny lab", "checks": [{"check": "ImageBuilds"}]}
+
+
+def write_spec(folder: Path, data) -> Path:
+    path = folder / "lab.yaml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def lab01_raw() -> dict:
+    return yaml.safe_load(LAB01_SPEC.read_text())
+
+
+# --- load_spec ---------------------------------------------------------------------------------------
+
+def test_lab01_spec_fields_are_parsed():
+    spec = load_spec(LAB01_SPEC)
+    assert spec.id == "01"
+    assert spec.slug == "first-model-container"
+    assert spec.name == "01-first-model-container"
+    assert spec.path == LAB01
+    assert spec.port == 5000
+    assert spec.ready_path == "/health"
+    assert spec.dockerfile == "Dockerfile"
+    assert spec.build_timeout_s == 600
+    assert spec.budgets.image_size_mb == 700
+    assert spec.budgets.ready_s == 30
+    assert spec.budgets.healthy_s == 45
+    assert spec.budgets.rebuild_s == 60
+    assert spec.limits.memory_mb == 512
+    assert spec.forbidden_paths == ("data", "notebooks", ".venv", ".git")
+    assert spec.code_change == "app/app.py"
+    assert spec.install_step == "pip install"
+    assert spec.base_images == ("python:3.11-slim",)
+    assert len(spec.http["predict"]["cases"]) == 3
+
+
+def test_lab01_checks_keep_order_points_and_params():
+    spec = load_spec(LAB01_SPEC)
+    raw = lab01_raw()["checks"]
+    assert [c.check for c in spec.checks] == [c["check"] for c in raw]
+    assert [c.points for c in spec.checks] == [c.get("points", 1) for c in raw]
+    lint = spec.checks[0]
+    assert lint.check == "DockerfileLint"
+    assert lint.params == {"failure_threshold": "warning"}
+    assert all(c.visibility in ("visible", "hidden") for c in spec.checks)
+
+
+def test_minimal_spec_takes_defaults(tmp_path):
+    spec = load_spec(write_spec(tmp_path, MINIMAL))
+    assert spec.port == 5000
+    assert spec.budgets.image_size_mb == 1000
+    assert spec.checks[0].points == 1
+    assert spec.checks[0].visibility == "visible"
+    assert spec.forbidden_paths == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"colour": "blue"}, "colour"),
+        ({"budgets": {"image_size_mb": 500, "image_sise_mb": 400}}, "image_sise_mb"),
+        ({"limits": {"cpus": 1, "memory": 256}}, "memory"),
+        ({"build": {"dockerfile": "Dockerfile", "context": "."}}, "build.context"),
+        ({"service": {"port": 8000, "ready": "/health"}}, "service.ready"),
+    ],
+)
+def test_unknown_key_is_an_error_naming_it(tmp_path, change, key):
+    path = write_spec(tmp_path, {**MINIMAL, **change})
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert key in str(err.value)
+
+
+def test_unknown_key_in_a_check_names_the_key_and_the_check_index(tmp_path):
+    checks = [{"check": "ImageBuilds"}, {"check": "PortExposed", "pionts": 2}]
+    with pytest.raises(SpecError) as err:
+        load_spec(write_spec(tmp_path, {**MINIMAL, "checks": checks}))
+    assert "pionts" in str(err.value)
+    assert "checks[1]" in str(err.value)
+
+
+def test_a_check_that_is_not_a_mapping_is_an_error(tmp_path):
+    with pytest.raises(SpecError, match="checks\\[0\\] must be a mapping"):
+        load_spec(write_spec(tmp_path, {**MINIMAL, "checks": ["ImageBuilds"]}))
+
+
+@pytest.mark.parametrize("checks", [None, [], "ImageBuilds"])
+def test_checks_must_be_a_non_empty_list(tmp_path, checks):
+    data = {**MINIMAL, "checks": checks}
+    with pytest.raises(SpecError, match="'checks'"):
+        load_spec(write_spec(tmp_path, data))
+
+
+def test_missing_checks_is_an_error(tmp_path):
+    data = {k: v for k, v in MINIMAL.items() if k != "checks"}
+    with pytest.raises(SpecError, match="needs a 'checks' list"):
+        load_spec(write_spec(tmp_path, data))
+
+
+@pytest.mark.parametrize("text", ["- id: 01\n- checks: []\n", "just a sentence\n", ""])
+def test_non_mapping_yaml_is_an_error(tmp_path, text):
+    with pytest.raises(SpecError, match="mapping at the top level"):
+        load_spec(write_spec(tmp_path, text))
+
+
+def test_invalid_yaml_is_an_error(tmp_path):
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(write_spec(tmp_path, "id: [01\nchecks: {\n"))
+
+
+def test_missing_file_is_an_error(tmp_path):
+    with pytest.raises(SpecError, match="no spec file"):
+        load_spec(tmp_path / "lab.yaml")
+
+
+def test_missing_id_is_an_error(tmp_path):
+    data = {k: v for k, v in MINIMAL.items() if k != "id"}
+    with pytest.raises(SpecError, match="'id'"):
+        load_spec(write_spec(tmp_path, data))
+
+
+def test_bad_visibility_names_the_check_and_the_key(tmp_path):
+    checks = [{"check": "ImageBuilds"}, {"check": "PortExposed", "visibility": "secret"}]
+    with pytest.raises(SpecError) as err:
+        load_spec(write_spec(tmp_path, {**MINIMAL, "checks": checks}))
+    assert "PortExposed" in str(err.value)
+    assert "visibility" in str(err.value)
+
+
+def test_hidden_visibility_is_accepted(tmp_path):
+    checks = [{"check": "ImageBuilds", "visibility": "hidden", "points": 3}]
+    spec = load_spec(write_spec(tmp_path, {**MINIMAL, "checks": checks}))
+    assert spec.checks[0].visibility == "hidden"
+    assert spec.checks[0].points == 3
+
+
+def test_learning_targets_are_parsed_and_must_be_selected_checks(tmp_path):
+    spec = load_spec(LAB01_SPEC)
+    assert "NonRootUser" in spec.learning_targets
+    assert set(spec.learning_targets) <= {c.check for c in spec.checks}
+    with pytest.raises(SpecError, match="PortExposed"):
+        load_spec(write_spec(tmp_path, {**MINIMAL, "learning_targets": ["PortExposed"]}))
+
+
+# --- resolve_spec ------------------------------------------------------------------------------------
+
+def test_official_specs_include_lab01():
+    specs = official_specs()
+    assert "01" in specs
+    assert specs["01"].path == LAB01
+
+
+def test_submission_with_its_own_edited_spec_gets_the_official_one(tmp_path):
+    edited = lab01_raw()
+    edited["budgets"]["image_size_mb"] = 99999
+    edited["budgets"]["ready_s"] = 9999
+    edited["checks"] = [{**c, "points": 100} for c in edited["checks"]]
+    write_spec(tmp_path, edited)
+    assert load_spec(tmp_path / "lab.yaml").budgets.image_size_mb == 99999  # the copy really was relaxed
+
+    spec = resolve_spec(tmp_path)
+    assert spec.path == LAB01
+    assert spec.budgets.image_size_mb == 700
+    assert spec.budgets.ready_s == 30
+    assert {c.points for c in spec.checks} != {100}
+    assert spec == load_spec(LAB01_SPEC)
+
+
+def test_bare_folder_with_lab_id(tmp_path):
+    shutil.copy(LAB01 / "Dockerfile", tmp_path / "Dockerfile")
+    spec = resolve_spec(tmp_path, "01")
+    assert spec.id == "01"
+    assert spec.path == LAB01
+
+
+def test_lab_id_may_be_the_full_lab_name(tmp_path):
+    assert resolve_spec(tmp_path, "01-first-model-container").id == "01"
+
+
+def test_bare_folder_without_lab_id_hints_at_the_lab_option(tmp_path):
+    with pytest.raises(SpecError) as err:
+        resolve_spec(tmp_path)
+    assert "--lab" in err.value.hint
+    assert "01" in err.value.hint  # the known labs are listed
+    assert "lab.yaml" in err.value.message
+
+
+def test_unknown_lab_id_lists_the_known_labs(tmp_path):
+    with pytest.raises(SpecError) as err:
+        resolve_spec(tmp_path, "99")
+    assert "'99'" in err.value.message
+    assert "01" in err.value.hint
+
+
+def test_a_lab_this_repository_does_not_ship_is_graded_by_its_own_spec(tmp_path):
+    write_spec(tmp_path, MINIMAL)
+    spec = resolve_spec(tmp_path)
+    assert spec.id == "77"
+    assert spec.path == tmp_path
