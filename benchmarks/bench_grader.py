@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +35,7 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from grader.engine import SESSION_LABEL, connect
+from grader.engine import connect
 from grader.progress import Progress, Step
 from grader.session import grade
 from grader.spec import official_specs
@@ -44,7 +45,7 @@ SOLUTION = ROOT / "solutions" / "01-first-model-container"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 POLL_S = 0.02
 READY_TIMEOUT_S = 60
-console = Console(highlight=False)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)  # no wrapping in logs
 
 
 class BuildLog(Progress):
@@ -74,7 +75,8 @@ def timed_grade(copy: Path, spec, engine) -> dict:
     seconds = time.perf_counter() - start
     failed = [t.id for t in result.tests if t.status != "passed"]
     return {"seconds": seconds, "score": result.score, "max_score": result.max_score, "status": result.status,
-            "failed": failed, "install_cached": log.install_cached(spec.install_step), "timings": result.timings}
+            "failed": failed, "install_cached": log.install_cached(spec.install_step), "timings": result.timings,
+            "check_ms": {t.id: t.duration_ms for t in result.tests}}  # where a slow regrade spends its time
 
 
 def free_port() -> int:
@@ -145,13 +147,6 @@ def startup(engine, spec, copy: Path, scratch: Path, repeat: int) -> dict:
     return runs
 
 
-def own_leftovers(engine) -> int:
-    flt = {"label": f"{SESSION_LABEL}={engine.session}"}
-    client = engine.client
-    return (len(client.containers.list(all=True, filters=flt)) + len(client.images.list(all=True, filters=flt))
-            + len(client.networks.list(filters=flt)) + len(client.volumes.list(filters=flt)))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="start-up measurements of each kind (default 5)")
@@ -194,13 +189,14 @@ def main() -> int:
             out[kind] = {"median": statistics.median(times), "min": min(times), "runs": times}
         out["startup_ratio"] = out["container"]["median"] / out["process"]["median"]
     except Exception as err:  # whatever broke, report it as unmeasured and still clean up
+        traceback.print_exc()
         problems.append(f"{type(err).__name__}: {err}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         # What the grader and this script left behind, counted before the safety net below hides it.
-        out["own_leftovers"] = own_leftovers(engine)
-        engine.remove_session()  # the safety net: removes only objects with this run's session label
-        out["leftovers"] = engine.leftovers()  # every session's: other engineers' running grades count too
+        out["own_leftovers"] = engine.leftovers()  # this session's objects only
+        engine.remove_session()  # the safety net: removes only objects labeled with this run's session
+        out["leftovers"] = engine.leftovers(all_sessions=True)  # other engineers' grades in flight count too
     out["problems"] = problems
     report(out)
     if args.json:
@@ -233,7 +229,9 @@ def report(out: dict) -> None:
     left = out["leftovers"]
     table.add_row("labeled leftovers (all sessions)", str(sum(left.values())),
                   ", ".join(f"{k} {v}" for k, v in left.items()), "", "all 0")
-    table.add_row("  left by this run", str(out["own_leftovers"]), "before its own clean-up", "", "0")
+    own = out["own_leftovers"]
+    table.add_row("  left by this run", str(sum(own.values())),
+                  "before its safety-net clean-up: " + ", ".join(f"{k} {v}" for k, v in own.items()), "", "all 0")
     console.print(table)
     for problem in out["problems"]:
         console.print(f"[red]could not measure:[/] {problem}")

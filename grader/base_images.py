@@ -43,11 +43,15 @@ def ensure(engine: Engine, ref: str, say=print) -> str:
         return "pulled"
     recipe = RECIPE_FOR.get(ref.split(":")[0].split("/")[-1])
     if recipe is None:
-        raise GraderError(f"{ref}: the pull failed ({why}) and there is no stand-in recipe for it",
-                          hint="connect to a registry, or load the image with 'docker load -i FILE'")
+        raise GraderError(
+            f"{ref}: the pull failed ({why}) and there is no stand-in recipe for it",
+            hint="connect to a registry, or load the image with 'docker load -i FILE'",
+        )
     say(f"{ref}: no registry answers ({why.splitlines()[0][:100]}); building a stand-in from Debian packages")
     proc = subprocess.run(["bash", str(RECIPES / recipe), ref])
     if proc.returncode != 0:
-        raise GraderError(f"{ref}: building the stand-in failed (exit {proc.returncode})",
-                          hint=f"run 'bash docker/standins/{recipe} {ref}' to see the whole output")
+        raise GraderError(
+            f"{ref}: building the stand-in failed (exit {proc.returncode})",
+            hint=f"run 'bash docker/standins/{recipe} {ref}' to see the whole output",
+        )
     return "stand-in built"

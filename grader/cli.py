@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -37,8 +36,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     except GraderError as err:
         console.print(f"[red]Cannot grade {args.dir}:[/] {err}")
         return 2
-    result = grade(Path(args.dir), spec, learner=args.learner or "", progress=Progress(quiet=args.quiet),
-                   timeout_s=args.timeout)
+    result = grade(
+        Path(args.dir), spec, learner=args.learner or "", progress=Progress(quiet=args.quiet), timeout_s=args.timeout
+    )
     for fmt in ("json", "junit", "gradescope"):
         if getattr(args, fmt):
             exporters.write(result, fmt, Path(getattr(args, fmt)))
@@ -58,8 +58,14 @@ def cmd_solutions(args: argparse.Namespace) -> int:
     for column in ("Lab", "Title", "Status", "Score", "Build", "Total"):
         table.add_column(column)
     for spec, r in rows:
-        table.add_row(spec.id, spec.title, r.status, f"{r.score:g}/{r.max_score:g}",
-                      f"{r.timings.get('build_s', 0):.1f}s", f"{r.timings.get('total_s', 0):.1f}s")
+        table.add_row(
+            spec.id,
+            spec.title,
+            r.status,
+            f"{r.score:g}/{r.max_score:g}",
+            f"{r.timings.get('build_s', 0):.1f}s",
+            f"{r.timings.get('total_s', 0):.1f}s",
+        )
     console.print(table)
     return 0 if all(r.all_passed for _, r in rows) else 1
 
@@ -93,7 +99,9 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m grader", description="Grade model-container labs on a real Docker engine.")
+    parser = argparse.ArgumentParser(
+        prog="python -m grader", description="Grade model-container labs on a real Docker engine."
+    )
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -104,14 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", metavar="FILE", help="write the result object as JSON")
     check.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     check.add_argument("--gradescope", metavar="FILE", help="write Gradescope results.json")
-    check.add_argument("--timeout", type=float, default=1800, help="stop grading after this many seconds (default 1800)")
+    check.add_argument(
+        "--timeout", type=float, default=1800, help="stop grading after this many seconds (default 1800)"
+    )
     check.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     check.set_defaults(func=cmd_check)
 
     solutions = sub.add_parser("solutions", help="grade every lab's reference solution and print a score table")
     solutions.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     solutions.set_defaults(func=cmd_solutions)
-    sub.add_parser("doctor", help="is the engine, Compose, BuildKit, base images, GPU, disk ready?").set_defaults(func=cmd_doctor)
+    sub.add_parser("doctor", help="is the engine, Compose, BuildKit, base images, GPU, disk ready?").set_defaults(
+        func=cmd_doctor
+    )
     sub.add_parser("images", help="pull or build every base image the labs need").set_defaults(func=cmd_images)
     clean = sub.add_parser("clean", help="remove everything the grader left on the engine")
     clean.add_argument("--cache", action="store_true", help="also remove the build cache (dangling images)")

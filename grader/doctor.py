@@ -37,15 +37,21 @@ def buildkit_finding() -> Finding:
     """BuildKit (cache and secret mounts) needs a client that can drive it: buildx, or a 20.10-era client."""
     probe = _cli("buildx", "version")
     if probe and probe.returncode == 0:
-        return Finding("BuildKit", True, f"docker buildx {probe.stdout.split()[1] if probe.stdout.split()[1:] else ''}".strip())
+        return Finding(
+            "BuildKit", True, f"docker buildx {probe.stdout.split()[1] if probe.stdout.split()[1:] else ''}".strip()
+        )
     debian = shutil.which("docker", path="/usr/bin")
     if debian:
         out = subprocess.run([debian, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True)
         if out.returncode == 0 and out.stdout.startswith("20."):
             return Finding("BuildKit", True, f"DOCKER_BUILDKIT=1 {debian} build (client {out.stdout.strip()})")
-    return Finding("BuildKit", False, "no buildx plugin and no client with the built-in BuildKit front end",
-                   fix="install the buildx plugin (apt-get install docker-buildx) or use /usr/bin/docker from docker.io",
-                   required=False)
+    return Finding(
+        "BuildKit",
+        False,
+        "no buildx plugin and no client with the built-in BuildKit front end",
+        fix="install the buildx plugin (apt-get install docker-buildx) or use /usr/bin/docker from docker.io",
+        required=False,
+    )
 
 
 def diagnose() -> list[Finding]:
@@ -57,27 +63,57 @@ def diagnose() -> list[Finding]:
         return findings
     version = engine.version()
     info = engine.info()
-    findings.append(Finding("Engine", True, f"Docker Engine {version.get('Version')} (API {version.get('ApiVersion')}), "
-                                            f"{info.get('Driver')} storage, cgroup v{info.get('CgroupVersion', '?')}"))
+    findings.append(
+        Finding(
+            "Engine",
+            True,
+            f"Docker Engine {version.get('Version')} (API {version.get('ApiVersion')}), "
+            f"{info.get('Driver')} storage, cgroup v{info.get('CgroupVersion', '?')}",
+        )
+    )
     compose = _cli("compose", "version", "--short")
-    findings.append(Finding("Compose", bool(compose and compose.returncode == 0),
-                            f"Compose {compose.stdout.strip()}" if compose and compose.returncode == 0
-                            else "the 'docker compose' plugin is missing", fix="make engine"))
+    findings.append(
+        Finding(
+            "Compose",
+            bool(compose and compose.returncode == 0),
+            f"Compose {compose.stdout.strip()}"
+            if compose and compose.returncode == 0
+            else "the 'docker compose' plugin is missing",
+            fix="make engine",
+        )
+    )
     findings.append(buildkit_finding())
     for ref in base_images.required_images():
         state = base_images.status(engine, ref)
-        detail = {"present": "present", "stand-in": "present (a local stand-in built from Debian packages)",
-                  "missing": "missing"}[state]
+        detail = {
+            "present": "present",
+            "stand-in": "present (a local stand-in built from Debian packages)",
+            "missing": "missing",
+        }[state]
         findings.append(Finding(f"Image {ref}", state != "missing", detail, fix="make images"))
     runtimes = sorted(info.get("Runtimes") or {})
     has_gpu = "nvidia" in runtimes
-    findings.append(Finding("GPU runtime", has_gpu,
-                            "NVIDIA runtime present" if has_gpu else f"no NVIDIA runtime (runtimes: {', '.join(runtimes)}); "
-                            "GPU labs will run on the CPU and GPU checks will be skipped",
-                            fix="install the NVIDIA Container Toolkit (needs an NVIDIA GPU and driver)", required=False))
+    findings.append(
+        Finding(
+            "GPU runtime",
+            has_gpu,
+            "NVIDIA runtime present"
+            if has_gpu
+            else f"no NVIDIA runtime (runtimes: {', '.join(runtimes)}); "
+            "GPU labs will run on the CPU and GPU checks will be skipped",
+            fix="install the NVIDIA Container Toolkit (needs an NVIDIA GPU and driver)",
+            required=False,
+        )
+    )
     root = info.get("DockerRootDir") or "/"
     target = root if os.path.exists(root) else str(REPO_ROOT)
     free_gb = shutil.disk_usage(target).free / 1e9
-    findings.append(Finding("Disk", free_gb >= MIN_FREE_GB, f"{free_gb:.0f} GB free at {target}",
-                            fix=f"free space: 'python -m grader clean --cache' then 'docker system prune' (need {MIN_FREE_GB} GB)"))
+    findings.append(
+        Finding(
+            "Disk",
+            free_gb >= MIN_FREE_GB,
+            f"{free_gb:.0f} GB free at {target}",
+            fix=f"free space: 'python -m grader clean --cache' then 'docker system prune' (need {MIN_FREE_GB} GB)",
+        )
+    )
     return findings

@@ -9,15 +9,15 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+
+import docker.errors
+import requests.exceptions
+from docker.utils import kwargs_from_env
 
 import docker
-import docker.errors
-from docker.utils import kwargs_from_env
-import requests.exceptions
-
 from grader.errors import EngineUnavailable
 from grader.spec import Limits
 
@@ -40,7 +40,7 @@ class BuildResult:
         return "\n".join(self.log[-lines:])
 
 
-def connect(timeout_s: float = PING_TIMEOUT_S) -> "Engine":
+def connect(timeout_s: float = PING_TIMEOUT_S) -> Engine:
     """Connect to the engine named by the environment (DOCKER_HOST or the default socket) and ping it."""
     hint = "start an engine with 'make engine' (or start Docker Desktop), then check 'docker info'"
     try:
@@ -57,7 +57,9 @@ def connect(timeout_s: float = PING_TIMEOUT_S) -> "Engine":
             raise EngineUnavailable("no Docker engine is running (its socket does not answer)", hint=hint) from None
         raise EngineUnavailable(f"the Docker engine did not answer a ping: {text}", hint=hint) from None
     except requests.exceptions.RequestException as err:
-        raise EngineUnavailable(f"the Docker engine did not answer a ping within {timeout_s}s: {err}", hint=hint) from None
+        raise EngineUnavailable(
+            f"the Docker engine did not answer a ping within {timeout_s}s: {err}", hint=hint
+        ) from None
     return Engine(client)
 
 
@@ -124,8 +126,13 @@ class Engine:
         def stream() -> None:
             try:
                 for chunk in api.build(
-                    path=str(context), dockerfile=dockerfile, tag=tag, labels=self.labels,
-                    rm=True, forcerm=True, decode=True,
+                    path=str(context),
+                    dockerfile=dockerfile,
+                    tag=tag,
+                    labels=self.labels,
+                    rm=True,
+                    forcerm=True,
+                    decode=True,
                 ):
                     if "stream" in chunk:
                         for line in chunk["stream"].splitlines():
@@ -138,7 +145,12 @@ class Engine:
                     if "error" in chunk:
                         result.error = chunk["error"].strip()
                         result.log.append(result.error)
-            except (docker.errors.APIError, docker.errors.DockerException, requests.exceptions.RequestException, OSError) as err:
+            except (
+                docker.errors.APIError,
+                docker.errors.DockerException,
+                requests.exceptions.RequestException,
+                OSError,
+            ) as err:
                 if not result.error:
                     result.error = str(err)
 
@@ -159,8 +171,12 @@ class Engine:
     def run_once(self, image: str, entrypoint: list[str], timeout_s: float = 30) -> tuple[int, str]:
         """Run a short command in `image` with no network and return (exit code, output)."""
         container = self.client.containers.create(
-            image, entrypoint=entrypoint, command=[], labels=self.labels,
-            network_disabled=True, name=self.name(f"probe-{uuid.uuid4().hex[:6]}"),
+            image,
+            entrypoint=entrypoint,
+            command=[],
+            labels=self.labels,
+            network_disabled=True,
+            name=self.name(f"probe-{uuid.uuid4().hex[:6]}"),
         )
         try:
             container.start()
@@ -176,14 +192,20 @@ class Engine:
             options["com.docker.network.bridge.enable_ip_masquerade"] = "false"
         return self.client.networks.create(self.name("net"), driver="bridge", options=options, labels=self.labels)
 
-    def start_service(self, image: str, port: int, limits: Limits, network: str, healthcheck: dict | None,
-                      name: str = "service"):
+    def start_service(
+        self, image: str, port: int, limits: Limits, network: str, healthcheck: dict | None, name: str = "service"
+    ):
         """Start the learner's service with resource limits, its port published on 127.0.0.1 only."""
         return self.client.containers.run(
-            image, detach=True, name=self.name(name), labels=self.labels,
+            image,
+            detach=True,
+            name=self.name(name),
+            labels=self.labels,
             ports={f"{port}/tcp": ("127.0.0.1", None)},
             network=network,
-            nano_cpus=int(limits.cpus * 1e9), mem_limit=f"{limits.memory_mb}m", pids_limit=limits.pids,
+            nano_cpus=int(limits.cpus * 1e9),
+            mem_limit=f"{limits.memory_mb}m",
+            pids_limit=limits.pids,
             security_opt=["no-new-privileges"],
             healthcheck=healthcheck,
         )

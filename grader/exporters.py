@@ -16,14 +16,17 @@ def to_json(result: GradeResult) -> str:
 def to_junit(result: GradeResult) -> str:
     """JUnit XML: one testcase per check, so CI systems show failures with their hints."""
     tests = result.tests
+    ungraded = result.status in ("invalid", "error")
     suite = ET.Element(
-        "testsuite", name=f"lab-{result.submission['lab']}", tests=str(len(tests)),
+        "testsuite",
+        name=f"lab-{result.submission['lab']}",
+        tests=str(len(tests) + ungraded),
         failures=str(sum(t.status == "failed" for t in tests)),
-        errors=str(sum(t.status == "error" for t in tests) + (result.status in ("invalid", "error"))),
+        errors=str(sum(t.status == "error" for t in tests) + ungraded),
         skipped=str(sum(t.status == "skipped" for t in tests)),
         time=str(result.timings.get("total_s", 0)),
     )
-    if result.status in ("invalid", "error"):
+    if ungraded:
         case = ET.SubElement(suite, "testcase", classname="grader", name="grading")
         ET.SubElement(case, "error", message=result.message.splitlines()[0] if result.message else result.status)
     for t in tests:
@@ -46,7 +49,9 @@ def to_gradescope(result: GradeResult) -> str:
         "output": result.message or f"Lab {result.submission['lab']}: {result.score:g}/{result.max_score:g}",
         "tests": [
             {
-                "name": t.name, "score": t.score, "max_score": t.max_score,
+                "name": t.name,
+                "score": t.score,
+                "max_score": t.max_score,
                 "status": "passed" if t.status == "passed" else "failed",
                 "output": "\n".join(p for p in (t.message, t.evidence, f"Hint: {t.hint}" if t.hint else "") if p),
                 "visibility": "visible" if t.visibility == "visible" else "after_published",

@@ -7,7 +7,12 @@ from rich.table import Table
 
 from grader.result import GradeResult
 
-MARKS = {"passed": "[green]PASS[/]", "failed": "[red]FAIL[/]", "skipped": "[yellow]SKIP[/]", "error": "[magenta]ERROR[/]"}
+MARKS = {
+    "passed": "[green]PASS[/]",
+    "failed": "[red]FAIL[/]",
+    "skipped": "[yellow]SKIP[/]",
+    "error": "[magenta]ERROR[/]",
+}
 
 
 def print_report(result: GradeResult, console: Console | None = None) -> None:

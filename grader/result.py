@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from grader.spec import LabSpec
@@ -28,9 +28,10 @@ class TestResult:
     duration_ms: int = 0
 
     @classmethod
-    def not_run(cls, check, status: str, message: str) -> "TestResult":
-        return cls(check.spec.check, check.title, check.category, status, 0, check.spec.points,
-                   check.spec.visibility, message)
+    def not_run(cls, check, status: str, message: str) -> TestResult:
+        return cls(
+            check.spec.check, check.title, check.category, status, 0, check.spec.points, check.spec.visibility, message
+        )
 
 
 @dataclass
@@ -48,18 +49,28 @@ class GradeResult:
     schema_version: int = SCHEMA_VERSION
 
     @classmethod
-    def start(cls, spec: LabSpec, submission: Path, learner: str, version: str) -> "GradeResult":
+    def start(cls, spec: LabSpec, submission: Path, learner: str, version: str) -> GradeResult:
         return cls(
-            submission={"id": submission.name, "learner": learner or submission.name, "lab": spec.id,
-                        "path": str(submission), "sha256": "",
-                        "submitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+            submission={
+                "id": submission.name,
+                "learner": learner or submission.name,
+                "lab": spec.id,
+                "path": str(submission),
+                "sha256": "",
+                "submitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
             grader={"version": version},
-            limits={"cpus": spec.limits.cpus, "memory_mb": spec.limits.memory_mb, "pids": spec.limits.pids,
-                    "network": spec.limits.network, "timeout_s": spec.build_timeout_s},
+            limits={
+                "cpus": spec.limits.cpus,
+                "memory_mb": spec.limits.memory_mb,
+                "pids": spec.limits.pids,
+                "network": spec.limits.network,
+                "timeout_s": spec.build_timeout_s,
+            },
             max_score=sum(c.points for c in spec.checks),
         )
 
-    def finish(self, status: str, message: str, started: float) -> "GradeResult":
+    def finish(self, status: str, message: str, started: float) -> GradeResult:
         self.status = status
         self.message = message
         self.score = sum(t.score for t in self.tests)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker.errors
+import requests
 
 from grader import __version__
 from grader.checks import registry
@@ -89,8 +90,11 @@ class GradingContext:
                 # Same command as the image's HEALTHCHECK, only polled more often.
                 declared = self.image_config()["Config"]["Healthcheck"]
                 healthcheck = {
-                    "test": test, "interval": HEALTHCHECK_INTERVAL_NS, "timeout": declared.get("Timeout"),
-                    "retries": declared.get("Retries"), "start_period": declared.get("StartPeriod"),
+                    "test": test,
+                    "interval": HEALTHCHECK_INTERVAL_NS,
+                    "timeout": declared.get("Timeout"),
+                    "retries": declared.get("Retries"),
+                    "start_period": declared.get("StartPeriod"),
                 }
             self._network = self.engine.create_network(self.spec.limits)
             with self.progress.step("Starting the service"):
@@ -116,33 +120,69 @@ class GradingContext:
             raise PrerequisiteFailed("skipped: the service never answered (see the readiness check)")
         return service
 
+    def image_summary(self) -> dict:
+        """Id, size and layer count of the built image, for the result object; empty if none was built."""
+        if not (self._build and self._build.ok):
+            return {}
+        config = self.image_config()
+        return {
+            "id": config["Id"],
+            "size_mb": round(config["Size"] / 1e6, 1),
+            "layers": len(config["RootFS"].get("Layers", [])),
+        }
+
     def close(self) -> dict[str, int]:
         shutil.rmtree(self.scratch, ignore_errors=True)
         return self.engine.remove_session()
 
 
 def run_check(check, ctx: GradingContext) -> TestResult:
+    """Run one check; whatever goes wrong becomes its result, never a crash of the whole grade."""
     started = time.monotonic()
     try:
         outcome = check.run(ctx)
     except PrerequisiteFailed as why:
         outcome = Outcome.skipped(why.message)
+    except requests.RequestException as err:
+        # The learner's service stopped answering mid-check: their failure, not the grader's.
+        logs = ctx.engine.logs_tail(ctx._service.container) if ctx._service else ""
+        outcome = Outcome.failed(
+            f"the service stopped answering: {type(err).__name__}",
+            evidence=logs,
+            hint="The service crashed or hung while handling a request: read its log above.",
+        )
     except docker.errors.DockerException as err:
         outcome = Outcome(ERROR, f"the engine failed during this check: {err}", traceback.format_exc(limit=3))
     except GraderError as err:
         outcome = Outcome(ERROR, err.message, hint=err.hint)
+    except Exception as err:  # a grader bug: reported as an error of this check, the others still run
+        outcome = Outcome(ERROR, f"grader error: {type(err).__name__}: {err}", traceback.format_exc(limit=5))
     spec = check.spec
     passed = outcome.status == "passed"
     return TestResult(
-        id=spec.check, name=check.title, category=check.category, status=outcome.status,
-        score=spec.points if passed else 0, max_score=spec.points, visibility=spec.visibility,
-        message=outcome.message, hint="" if passed else (outcome.hint or check.learner_hint),
-        evidence=outcome.evidence, duration_ms=int((time.monotonic() - started) * 1000),
+        id=spec.check,
+        name=check.title,
+        category=check.category,
+        status=outcome.status,
+        score=spec.points if passed else 0,
+        max_score=spec.points,
+        visibility=spec.visibility,
+        message=outcome.message,
+        hint="" if passed else (outcome.hint or check.learner_hint),
+        evidence=outcome.evidence,
+        duration_ms=int((time.monotonic() - started) * 1000),
     )
 
 
-def grade(submission: Path, spec: LabSpec, *, learner: str = "", progress: Progress | None = None,
-          engine: Engine | None = None, timeout_s: float = 1800) -> GradeResult:
+def grade(
+    submission: Path,
+    spec: LabSpec,
+    *,
+    learner: str = "",
+    progress: Progress | None = None,
+    engine: Engine | None = None,
+    timeout_s: float = 1800,
+) -> GradeResult:
     """Grade one submission against `spec` and return the result object (never raises for the learner's faults)."""
     progress = progress or Progress(quiet=True)
     submission = Path(submission).resolve()
@@ -167,14 +207,11 @@ def grade(submission: Path, spec: LabSpec, *, learner: str = "", progress: Progr
                 continue
             progress.checking(check.title)
             result.tests.append(run_check(check, ctx))
+        result.image = ctx.image_summary()
     finally:
         with progress.step("Cleaning up"):
             ctx.close()
     result.timings.update(ctx.timings)
-    if ctx._build and ctx._build.ok:
-        config = ctx.image_config()
-        result.image = {"id": config["Id"], "size_mb": round(config["Size"] / 1e6, 1),
-                        "layers": len(config["RootFS"].get("Layers", []))}
     return result.finish(result.status if result.status != "pending" else "graded", "", started)
 
 

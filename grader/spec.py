@@ -135,8 +135,10 @@ def load_spec(path: Path) -> LabSpec:
         raise SpecError(f"{path}: the lab needs an 'id'")
     selected = {c.check for c in fields["checks"]}
     if not set(fields["learning_targets"]) <= selected:
-        raise SpecError(f"{path}: learning_targets {sorted(set(fields['learning_targets']) - selected)} "
-                        "are not among the lab's checks")
+        raise SpecError(
+            f"{path}: learning_targets {sorted(set(fields['learning_targets']) - selected)} "
+            "are not among the lab's checks"
+        )
     for c in fields["checks"]:
         if c.visibility not in ("visible", "hidden"):
             raise SpecError(f"{path}: check {c.check}: visibility must be 'visible' or 'hidden'")
@@ -152,25 +154,43 @@ def official_specs(root: Path = REPO_ROOT) -> dict[str, LabSpec]:
     return specs
 
 
+def normalise_lab_id(lab_id: str, known) -> str:
+    """'01', '1' and '01-first-model-container' all name lab '01'."""
+    lab_id = str(lab_id).strip()
+    if lab_id in known:
+        return lab_id
+    head = lab_id.split("-")[0]
+    return f"{int(head):02d}" if head.isdigit() else head
+
+
 def resolve_spec(submission: Path, lab_id: str | None = None, root: Path = REPO_ROOT) -> LabSpec:
     """Find the spec that grades `submission`.
 
-    The lab is named by `lab_id`, or else by the id in the submission's own `lab.yaml`. The
-    official copy of that lab's spec is used, so editing the spec in a submission changes nothing;
-    a lab this repository does not ship is graded by the submission's own spec.
+    The lab is named by `lab_id`, or else by the id in the submission's own `lab.yaml`. A lab this
+    repository ships is always graded by its official spec, so editing the spec in a submission
+    changes nothing; only a lab it does not ship is graded by the submission's own spec.
     """
     own = Path(submission) / SPEC_FILE
     official = official_specs(root)
-    if lab_id is None:
-        if not own.is_file():
-            raise SpecError(
-                f"{submission} has no {SPEC_FILE}, so the lab is unknown",
-                hint=f"name the lab with --lab ID (known: {', '.join(sorted(official)) or 'none'})",
-            )
-        lab_id = load_spec(own).id
-    lab_id = lab_id.split("-")[0] if lab_id not in official else lab_id
-    if lab_id in official:
-        return official[lab_id]
+    known = ", ".join(sorted(official)) or "none"
+    own_id = None
     if own.is_file():
+        # Only the id is read from the learner's copy: the rest of it is never trusted.
+        raw = yaml.safe_load(own.read_text()) or {}
+        own_id = normalise_lab_id(raw.get("id", ""), official) if isinstance(raw, dict) else None
+    if lab_id is None and own_id is None:
+        raise SpecError(
+            f"{submission} has no {SPEC_FILE}, so the lab is unknown",
+            hint=f"name the lab with --lab ID (known: {known})",
+        )
+    wanted = normalise_lab_id(lab_id, official) if lab_id is not None else own_id
+    if own_id in official and wanted != own_id:
+        raise SpecError(
+            f"the submission is lab {own_id} (its {SPEC_FILE} says so), not lab {wanted}",
+            hint=f"leave out --lab, or grade it with --lab {own_id}",
+        )
+    if wanted in official:
+        return official[wanted]
+    if own_id == wanted:
         return load_spec(own)
-    raise SpecError(f"unknown lab {lab_id!r}", hint=f"known labs: {', '.join(sorted(official)) or 'none'}")
+    raise SpecError(f"unknown lab {wanted!r}", hint=f"known labs: {known}")

@@ -24,15 +24,15 @@ class Outcome:
     hint: str | None = None  # overrides the check's default hint when the cause is known
 
     @classmethod
-    def passed(cls, message: str, evidence: str = "") -> "Outcome":
+    def passed(cls, message: str, evidence: str = "") -> Outcome:
         return cls(PASSED, message, evidence)
 
     @classmethod
-    def failed(cls, message: str, evidence: str = "", hint: str | None = None) -> "Outcome":
+    def failed(cls, message: str, evidence: str = "", hint: str | None = None) -> Outcome:
         return cls(FAILED, message, evidence, hint)
 
     @classmethod
-    def skipped(cls, message: str) -> "Outcome":
+    def skipped(cls, message: str) -> Outcome:
         return cls(SKIPPED, message)
 
 
@@ -50,7 +50,7 @@ class Check:
     hint: ClassVar[str]
     default_params: ClassVar[dict] = {}
 
-    def __init__(self, spec: "CheckSpec"):
+    def __init__(self, spec: CheckSpec):
         self.spec = spec
         unknown = set(spec.params) - set(self.default_params)
         if unknown:
@@ -63,7 +63,7 @@ class Check:
     def learner_hint(self) -> str:
         return self.spec.hint or self.hint
 
-    def run(self, ctx: "GradingContext") -> Outcome:
+    def run(self, ctx: GradingContext) -> Outcome:
         raise NotImplementedError
 
 

@@ -25,8 +25,10 @@ class BuildContextExcludes(Check):
     name = "BuildContextExcludes"
     category = "build"
     title = "Build context leaves out data, notebooks, virtualenvs and .git"
-    hint = ("Create a .dockerignore next to your Dockerfile that lists these folders (one per line, "
-            "e.g. 'data/'), so they are never sent to the engine or copied into the image.")
+    hint = (
+        "Create a .dockerignore next to your Dockerfile that lists these folders (one per line, "
+        "e.g. 'data/'), so they are never sent to the engine or copied into the image."
+    )
 
     def run(self, ctx) -> Outcome:
         forbidden = ctx.spec.forbidden_paths

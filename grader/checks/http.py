@@ -34,7 +34,7 @@ class HealthEndpoint(Check):
     name = "HealthEndpoint"
     category = "http"
     title = "/health answers 200 with JSON"
-    hint = "Return a small JSON object with status 200 from /health, e.g. {\"status\": \"ok\"}."
+    hint = 'Return a small JSON object with status 200 from /health, e.g. {"status": "ok"}.'
 
     def run(self, ctx) -> Outcome:
         path = ctx.spec.http.get("health", {}).get("path", "/health")
@@ -70,8 +70,10 @@ class PredictionsCorrect(Check):
             return Outcome.passed(f"{right} of {total} known inputs classified right", "\n".join(lines))
         hint = None
         if total > 1 and len(set(map(str, answers))) == 1 and answers[0] is not None:
-            hint = (f"Every input got the same answer ({answers[0]!r}): the model looks untrained or constant. "
-                    "Check the training step and that the app loads the trained model.")
+            hint = (
+                f"Every input got the same answer ({answers[0]!r}): the model looks untrained or constant. "
+                "Check the training step and that the app loads the trained model."
+            )
         return Outcome.failed(f"{right} of {total} known inputs classified right", "\n".join(lines), hint=hint)
 
 
@@ -80,8 +82,10 @@ class MalformedInputRejected(Check):
     name = "MalformedInputRejected"
     category = "http"
     title = "Malformed input gets a 4xx JSON error, and the service keeps answering"
-    hint = ("Validate the request before predicting: return a JSON error with status 400 for a body that is not "
-            "JSON, a missing 'features' field, the wrong number of values, or values that are not numbers.")
+    hint = (
+        "Validate the request before predicting: return a JSON error with status 400 for a body that is not "
+        "JSON, a missing 'features' field, the wrong number of values, or values that are not numbers."
+    )
 
     def run(self, ctx) -> Outcome:
         predict = ctx.spec.http["predict"]
@@ -103,7 +107,10 @@ class MalformedInputRejected(Check):
             alive = False
         lines.append(f"{'ok  ' if alive else 'FAIL'} still answering {ctx.spec.ready_path} afterwards")
         if bad == 0 and alive:
-            return Outcome.passed(f"all {len(predict['malformed'])} malformed requests rejected with a 4xx JSON error",
-                                  "\n".join(lines))
-        what = f"{bad} malformed request(s) not rejected with a 4xx JSON error" if bad else "the service stopped answering"
+            return Outcome.passed(
+                f"all {len(predict['malformed'])} malformed requests rejected with a 4xx JSON error", "\n".join(lines)
+            )
+        what = (
+            f"{bad} malformed request(s) not rejected with a 4xx JSON error" if bad else "the service stopped answering"
+        )
         return Outcome.failed(what, "\n".join(lines))

@@ -24,16 +24,21 @@ class NonRootUser(Check):
     name = "NonRootUser"
     category = "security"
     title = "Runs as a non-root user"
-    hint = ("Create a user with a fixed UID and switch to it before CMD, e.g.\n"
-            "  RUN useradd --uid 10001 --create-home app\n  USER 10001")
+    hint = (
+        "Create a user with a fixed UID and switch to it before CMD, e.g.\n"
+        "  RUN useradd --uid 10001 --create-home app\n  USER 10001"
+    )
 
     def run(self, ctx) -> Outcome:
         # Ask the image itself: a USER line naming root, or no USER line at all, both mean uid 0.
         code, out = ctx.engine.run_once(ctx.image(), ["id", "-u"])
         declared = ctx.image_config()["Config"].get("User") or "(no USER line)"
         if code != 0:
-            return Outcome.failed(f"could not start a process as USER {declared}", evidence=out,
-                                  hint="The USER line names a user that does not exist in the image: create it first.")
+            return Outcome.failed(
+                f"could not start a process as USER {declared}",
+                evidence=out,
+                hint="The USER line names a user that does not exist in the image: create it first.",
+            )
         uid = int(out.split()[-1])
         if uid == 0:
             return Outcome.failed(f"processes run as root (uid 0); USER is {declared}")
@@ -45,9 +50,11 @@ class HealthcheckDefined(Check):
     name = "HealthcheckDefined"
     category = "image"
     title = "Image declares a HEALTHCHECK"
-    hint = ("Add a HEALTHCHECK that uses only what the image has (python:3.11-slim has no curl), e.g.\n"
-            "  HEALTHCHECK CMD [\"python\", \"-c\", \"import urllib.request; "
-            "urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=2)\"]")
+    hint = (
+        "Add a HEALTHCHECK that uses only what the image has (python:3.11-slim has no curl), e.g.\n"
+        '  HEALTHCHECK CMD ["python", "-c", "import urllib.request; '
+        "urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=2)\"]"
+    )
 
     def run(self, ctx) -> Outcome:
         test = (ctx.image_config()["Config"].get("Healthcheck") or {}).get("Test")
@@ -64,7 +71,7 @@ class PortExposed(Check):
     hint = "Document the port the app listens on with EXPOSE, e.g. EXPOSE 5000."
 
     def run(self, ctx) -> Outcome:
-        exposed = sorted((ctx.image_config()["Config"].get("ExposedPorts") or {}))
+        exposed = sorted(ctx.image_config()["Config"].get("ExposedPorts") or {})
         want = f"{ctx.spec.port}/tcp"
         if want in exposed:
             return Outcome.passed(f"EXPOSE {ctx.spec.port}")
@@ -76,8 +83,10 @@ class ExecFormCommand(Check):
     name = "ExecFormCommand"
     category = "image"
     title = "CMD/ENTRYPOINT in exec form"
-    hint = ('Write CMD as a JSON list, e.g. CMD ["python", "app.py"]. The shell form runs your app under '
-            "/bin/sh, which does not pass on SIGTERM, so `docker stop` has to kill it after 10 seconds.")
+    hint = (
+        'Write CMD as a JSON list, e.g. CMD ["python", "app.py"]. The shell form runs your app under '
+        "/bin/sh, which does not pass on SIGTERM, so `docker stop` has to kill it after 10 seconds."
+    )
 
     def run(self, ctx) -> Outcome:
         config = ctx.image_config()["Config"]
@@ -94,8 +103,10 @@ class ImageSizeBudget(Check):
     name = "ImageSizeBudget"
     category = "image"
     title = "Image size within budget"
-    hint = ("Start from a slim base, add --no-cache-dir to pip install, and keep data, notebooks and "
-            "virtualenvs out with .dockerignore.")
+    hint = (
+        "Start from a slim base, add --no-cache-dir to pip install, and keep data, notebooks and "
+        "virtualenvs out with .dockerignore."
+    )
 
     def run(self, ctx) -> Outcome:
         size_mb = ctx.image_config()["Size"] / 1e6

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from grader.checks.base import Check, Outcome, register
-from grader.errors import GraderError
+from grader.errors import GraderError, SpecError
 
 LEVELS = ["style", "info", "warning", "error"]
 
@@ -17,7 +17,7 @@ LEVELS = ["style", "info", "warning", "error"]
 FIXES = {
     "DL3006": "Give the base image an explicit tag: FROM python:3.11-slim, not FROM python.",
     "DL3007": "Pin the base image to a release tag: FROM python:3.11-slim, not :latest, so tomorrow's build "
-              "uses the same Python as today's.",
+    "uses the same Python as today's.",
     "DL3025": 'Write CMD in exec (JSON) form, e.g. CMD ["python", "app.py"], so the app is PID 1 and gets signals.',
     "DL3042": "Add --no-cache-dir to pip install: pip's download cache only makes the image bigger.",
     "DL3013": "Pin what pip installs: pip install --no-cache-dir -r requirements.txt with == versions in the file.",
@@ -25,7 +25,7 @@ FIXES = {
     "DL3009": "Delete the apt lists in the same RUN: && rm -rf /var/lib/apt/lists/*",
     "DL3020": "Use COPY instead of ADD for local files.",
     "DL3045": "Set WORKDIR before a COPY with a relative destination.",
-    "DL4006": "Add SHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"] before a RUN with a pipe.",
+    "DL4006": 'Add SHELL ["/bin/bash", "-o", "pipefail", "-c"] before a RUN with a pipe.',
 }
 
 
@@ -46,15 +46,31 @@ class DockerfileLint(Check):
     hint = "Fix each finding above; each rule's page (https://github.com/hadolint/hadolint/wiki/RULE) says why."
     default_params = {"failure_threshold": "warning", "ignore": []}
 
+    def __init__(self, spec):
+        super().__init__(spec)
+        if self.params["failure_threshold"] not in LEVELS:
+            raise SpecError(f"check {self.name}: failure_threshold must be one of {LEVELS}")
+
     def run(self, ctx) -> Outcome:
         threshold = self.params["failure_threshold"]
         dockerfile = ctx.submission / ctx.spec.dockerfile
         # Our own config, so neither the learner's .hadolint.yaml nor `# hadolint ignore=` pragmas count.
         config = ctx.scratch / "hadolint.yaml"
         config.write_text(json.dumps({"ignored": list(self.params["ignore"])}))
-        cmd = [hadolint_path(), "--config", str(config), "--no-color", "--format", "json",
-               "--disable-ignore-pragma", "--no-fail", str(dockerfile)]
+        cmd = [
+            hadolint_path(),
+            "--config",
+            str(config),
+            "--no-color",
+            "--format",
+            "json",
+            "--disable-ignore-pragma",
+            "--no-fail",
+            str(dockerfile),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ctx.scratch)
+        if proc.returncode != 0 and not proc.stdout.strip():
+            raise GraderError(f"hadolint could not lint {ctx.spec.dockerfile}: {proc.stderr.strip()[:300]}")
         try:
             findings = json.loads(proc.stdout or "[]")
         except json.JSONDecodeError:

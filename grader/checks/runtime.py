@@ -17,8 +17,9 @@ def listening_sockets(proc_net_tcp: str) -> list[tuple[str, int]]:
         parts = line.split()
         if len(parts) > 3 and parts[3] == LISTEN and ":" in parts[1]:
             address, port = parts[1].split(":")
-            found.append(("loopback" if address in LOOPBACK else "all" if set(address) == {"0"} else address,
-                          int(port, 16)))
+            found.append(
+                ("loopback" if address in LOOPBACK else "all" if set(address) == {"0"} else address, int(port, 16))
+            )
     return found
 
 
@@ -26,15 +27,26 @@ def diagnose_not_listening(sockets: list[tuple[str, int]], port: int) -> tuple[s
     """A message and a hint for a service that never answered, from what it listens on."""
     on_port = [addr for addr, p in sockets if p == port]
     if "loopback" in on_port:
-        return (f"the app listens on 127.0.0.1:{port} inside the container, which nothing outside it can reach",
-                f"Bind to all interfaces: host='0.0.0.0' (Flask: app.run(host='0.0.0.0', port={port})). "
-                "Inside a container, 127.0.0.1 is the container's own loopback, not your machine's.")
+        return (
+            f"the app listens on 127.0.0.1:{port} inside the container, which nothing outside it can reach",
+            f"Bind to all interfaces: host='0.0.0.0' (Flask: app.run(host='0.0.0.0', port={port})). "
+            "Inside a container, 127.0.0.1 is the container's own loopback, not your machine's.",
+        )
+    if on_port:
+        return (
+            f"the app listens on port {port} but did not answer in time",
+            "Start-up is too slow or the first request hangs: move slow work to build time.",
+        )
     others = sorted({p for _, p in sockets})
     if others:
-        return (f"the app listens on port(s) {', '.join(map(str, others))}, not on {port}",
-                f"Make the app listen on port {port}, the port the lab publishes.")
-    return ("nothing in the container listens on any TCP port",
-            "Check that CMD starts the web server (not only imports the app), and read the log above.")
+        return (
+            f"the app listens on port(s) {', '.join(map(str, others))}, not on {port}",
+            f"Make the app listen on port {port}, the port the lab publishes.",
+        )
+    return (
+        "nothing in the container listens on any TCP port",
+        "Check that CMD starts the web server (not only imports the app), and read the log above.",
+    )
 
 
 @register
@@ -51,12 +63,17 @@ class ServiceBecomesReady(Check):
         if ready.ok:
             if ready.seconds <= budget:
                 return Outcome.passed(f"answered on {ctx.spec.ready_path} {ready.seconds:.1f}s after start")
-            return Outcome.failed(f"answered only after {ready.seconds:.1f}s (budget {budget:.0f}s)", logs,
-                                  hint="Do slow work (training, downloads) at build time, not at start.")
+            return Outcome.failed(
+                f"answered only after {ready.seconds:.1f}s (budget {budget:.0f}s)",
+                logs,
+                hint="Do slow work (training, downloads) at build time, not at start.",
+            )
         if ready.reason == "exited":
             return Outcome.failed(
-                f"the container stopped right after starting ({ready.detail})", evidence=logs,
-                hint="The app crashed at start: the log above says why. Run the image yourself to try a fix.")
+                f"the container stopped right after starting ({ready.detail})",
+                evidence=logs,
+                hint="The app crashed at start: the log above says why. Run the image yourself to try a fix.",
+            )
         code, text = ctx.engine.exec(service.container, ["cat", "/proc/net/tcp", "/proc/net/tcp6"])
         message, hint = diagnose_not_listening(listening_sockets(text), port)
         return Outcome.failed(f"no answer on port {port} within {budget:.0f}s: {message}", evidence=logs, hint=hint)
@@ -67,8 +84,10 @@ class HealthcheckHealthy(Check):
     name = "HealthcheckHealthy"
     category = "runtime"
     title = "HEALTHCHECK reports healthy"
-    hint = ("Make the HEALTHCHECK command work inside the image: run it with "
-            "`docker exec CONTAINER <command>` and fix what it prints.")
+    hint = (
+        "Make the HEALTHCHECK command work inside the image: run it with "
+        "`docker exec CONTAINER <command>` and fix what it prints."
+    )
 
     def run(self, ctx) -> Outcome:
         test = (ctx.image_config()["Config"].get("Healthcheck") or {}).get("Test")
@@ -83,8 +102,10 @@ class HealthcheckHealthy(Check):
         outputs = "\n".join(f"exit {e.get('ExitCode')}: {e.get('Output', '').strip()}" for e in log[-3:])
         hint = None
         if any(marker in outputs for marker in ("not found", "No such file", "executable file not found")):
-            hint = ("The HEALTHCHECK calls a program the image does not have (slim images have no curl or wget). "
-                    "Use Python, which the image has: HEALTHCHECK CMD [\"python\", \"-c\", \"import urllib.request; "
-                    f"urllib.request.urlopen('http://127.0.0.1:{ctx.spec.port}{ctx.spec.ready_path}', timeout=2)\"]")
+            hint = (
+                "The HEALTHCHECK calls a program the image does not have (slim images have no curl or wget). "
+                'Use Python, which the image has: HEALTHCHECK CMD ["python", "-c", "import urllib.request; '
+                f"urllib.request.urlopen('http://127.0.0.1:{ctx.spec.port}{ctx.spec.ready_path}', timeout=2)\"]"
+            )
         status = "unhealthy" if waited.reason == "unhealthy" else f"not healthy within {budget:.0f}s ({waited.detail})"
         return Outcome.failed(f"the HEALTHCHECK reports {status}", evidence=outputs or "no health log", hint=hint)

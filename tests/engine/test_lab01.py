@@ -52,38 +52,67 @@ def test_starter_fails_exactly_its_learning_targets(engine):
 DEFECTS = {
     "app bound to 127.0.0.1": (
         [("app/app.py", 'os.environ.get("HOST", "0.0.0.0")', 'os.environ.get("HOST", "127.0.0.1")')],
-        "ServiceBecomesReady", "0.0.0.0"),
-    "no USER line": (
-        [("Dockerfile", "USER 10001:10001\n", "")],
-        "NonRootUser", "USER"),
+        "ServiceBecomesReady",
+        "0.0.0.0",
+    ),
+    "no USER line": ([("Dockerfile", "USER 10001:10001\n", "")], "NonRootUser", "USER"),
     "COPY . . before the dependency install": (
         [("Dockerfile", "COPY app/requirements.txt .\n", "COPY app/ .\n")],
-        "LayerCacheReused", "requirements"),
+        "LayerCacheReused",
+        "requirements",
+    ),
     "no HEALTHCHECK": (
         [("Dockerfile", re.compile(r"^HEALTHCHECK .*?\n(  CMD .*\n)", re.M), "")],
-        "HealthcheckDefined", "HEALTHCHECK"),
+        "HealthcheckDefined",
+        "HEALTHCHECK",
+    ),
     "HEALTHCHECK calls curl, absent from the image": (
-        [("Dockerfile", re.compile(r"^  CMD \[\"python\", \"-c\".*\n", re.M),
-          "  CMD curl -f http://127.0.0.1:5000/health || exit 1\n")],
-        "HealthcheckHealthy", "curl"),
+        [
+            (
+                "Dockerfile",
+                re.compile(r"^  CMD \[\"python\", \"-c\".*\n", re.M),
+                "  CMD curl -f http://127.0.0.1:5000/health || exit 1\n",
+            )
+        ],
+        "HealthcheckHealthy",
+        "curl",
+    ),
     "unpinned latest base": (
         [("Dockerfile", "FROM python:3.11-slim", "FROM python:latest")],
-        "DockerfileLint", "3.11-slim"),
+        "DockerfileLint",
+        "3.11-slim",
+    ),
     "a model that always predicts the same class": (
-        [("app/train.py", "LogisticRegression(max_iter=1000, random_state=SEED)",
-          'DummyClassifier(strategy="most_frequent")'),
-         ("app/train.py", "from sklearn.datasets import load_iris",
-          "from sklearn.datasets import load_iris\nfrom sklearn.dummy import DummyClassifier")],
-        "PredictionsCorrect", "same answer"),
+        [
+            (
+                "app/train.py",
+                "LogisticRegression(max_iter=1000, random_state=SEED)",
+                'DummyClassifier(strategy="most_frequent")',
+            ),
+            (
+                "app/train.py",
+                "from sklearn.datasets import load_iris",
+                "from sklearn.datasets import load_iris\nfrom sklearn.dummy import DummyClassifier",
+            ),
+        ],
+        "PredictionsCorrect",
+        "same answer",
+    ),
     "a 500 on malformed input": (
         [("app/app.py", "if not all(is_number(x) for x in features):", "if False:")],
-        "MalformedInputRejected", "400"),
+        "MalformedInputRejected",
+        "400",
+    ),
     "an app that exits at start": (
         [("app/app.py", "bundle = joblib.load(MODEL_PATH)", 'sys.exit("crashed at start")\nbundle = None')],
-        "ServiceBecomesReady", "crashed"),
+        "ServiceBecomesReady",
+        "crashed",
+    ),
     "an app that never starts listening": (
         [("app/app.py", "    app.run(host=HOST, port=PORT)", "    import time\n    time.sleep(3600)")],
-        "ServiceBecomesReady", "starts the web server"),
+        "ServiceBecomesReady",
+        "starts the web server",
+    ),
 }
 
 

@@ -25,17 +25,44 @@ def spec():
 
 def make_tests() -> list[CheckResult]:
     return [
-        CheckResult("ImageBuilds", "Image builds", "build", "passed", 3, 3, "visible", "built in 12.3s",
-                   duration_ms=12300),
-        CheckResult("NonRootUser", "Runs as a non-root user", "security", "failed", 0, 2, "visible",
-                   "processes run as root (uid 0); USER is (no USER line)",
-                   hint="Create a user with a fixed UID and switch to it before CMD",
-                   evidence="id -u printed 0", duration_ms=800),
-        CheckResult("HealthcheckHealthy", "HEALTHCHECK reports healthy", "runtime", "skipped", 0, 2, "hidden",
-                   "skipped: the image declares no HEALTHCHECK (see that check)"),
-        CheckResult("HealthEndpoint", "/health answers 200 with JSON", "http", "error", 0, 1, "visible",
-                   "the engine failed during this check: 500 Server Error", hint="run it again",
-                   evidence="Traceback (most recent call last): ..."),
+        CheckResult(
+            "ImageBuilds", "Image builds", "build", "passed", 3, 3, "visible", "built in 12.3s", duration_ms=12300
+        ),
+        CheckResult(
+            "NonRootUser",
+            "Runs as a non-root user",
+            "security",
+            "failed",
+            0,
+            2,
+            "visible",
+            "processes run as root (uid 0); USER is (no USER line)",
+            hint="Create a user with a fixed UID and switch to it before CMD",
+            evidence="id -u printed 0",
+            duration_ms=800,
+        ),
+        CheckResult(
+            "HealthcheckHealthy",
+            "HEALTHCHECK reports healthy",
+            "runtime",
+            "skipped",
+            0,
+            2,
+            "hidden",
+            "skipped: the image declares no HEALTHCHECK (see that check)",
+        ),
+        CheckResult(
+            "HealthEndpoint",
+            "/health answers 200 with JSON",
+            "http",
+            "error",
+            0,
+            1,
+            "visible",
+            "the engine failed during this check: 500 Server Error",
+            hint="run it again",
+            evidence="Traceback (most recent call last): ...",
+        ),
     ]
 
 
@@ -51,6 +78,7 @@ def all_passed(spec) -> list[CheckResult]:
 
 
 # --- the result object --------------------------------------------------------------------------------
+
 
 def test_start_and_finish_fill_in_the_summary(spec):
     result = make_result(spec, make_tests())
@@ -73,6 +101,7 @@ def test_learner_defaults_to_the_folder_name(spec):
 
 # --- JSON -------------------------------------------------------------------------------------------------
 
+
 def test_json_round_trips(spec):
     result = make_result(spec, make_tests())
     data = json.loads(exporters.to_json(result))
@@ -92,13 +121,15 @@ def test_json_round_trips(spec):
 
 # --- JUnit ------------------------------------------------------------------------------------------------
 
+
 def test_junit_counts_and_bodies(spec):
     suite = ET.fromstring(exporters.to_junit(make_result(spec, make_tests())))
     assert suite.tag == "testsuite"
     assert suite.get("name") == "lab-01"
     cases = suite.findall("testcase")
     assert len(cases) == 4
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("4", "1", "1", "1")
+    counts = {key: suite.get(key) for key in ("tests", "failures", "errors", "skipped")}
+    assert counts == {"tests": "4", "failures": "1", "errors": "1", "skipped": "1"}
     assert len(suite.findall("testcase/failure")) == 1
     assert len(suite.findall("testcase/error")) == 1
     assert len(suite.findall("testcase/skipped")) == 1
@@ -124,9 +155,11 @@ def test_junit_for_an_ungradable_submission_has_an_error_testcase(spec):
     assert cases[0].find("error").get("message") == "no Dockerfile in /submissions/ada"
     assert suite.get("errors") == "1"
     assert suite.get("failures") == "0"
+    assert suite.get("tests") == "1"  # passed = tests - failures - errors - skipped stays >= 0
 
 
 # --- Gradescope --------------------------------------------------------------------------------------------
+
 
 def test_gradescope_scores_and_visibility(spec):
     result = make_result(spec, make_tests())
@@ -150,6 +183,7 @@ def test_gradescope_output_is_the_message_for_an_ungradable_submission(spec):
 
 
 # --- exit codes --------------------------------------------------------------------------------------------
+
 
 def test_exit_code_all_passed(spec):
     result = make_result(spec, all_passed(spec))
@@ -184,6 +218,7 @@ def test_exit_code_timeout_is_a_failed_attempt(spec):
 
 
 # --- writing ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", sorted(exporters.WRITERS))
 def test_write_creates_parent_folders(spec, tmp_path, fmt):

@@ -75,6 +75,7 @@ def states(*sequence: dict):
 
 # --- wait_until_answers ------------------------------------------------------------------------------------
 
+
 def test_answers_when_the_server_does(server):
     url = f"http://127.0.0.1:{server.server_address[1]}/health"
     waited = wait_until_answers(url, lambda: RUNNING, timeout_s=5)
@@ -138,6 +139,7 @@ def test_closed_port_times_out_quickly():
 
 
 # --- wait_until_healthy ------------------------------------------------------------------------------------
+
 
 def health(status: str) -> dict:
     return {"Running": True, "Health": {"Status": status}}

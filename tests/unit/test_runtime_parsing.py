@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from grader.checks.runtime import diagnose_not_listening, listening_sockets
 
-HEADER = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n")
-HEADER6 = ("  sl  local_address                         remote_address                        st tx_queue "
-           "rx_queue tr tm->when retrnsmt   uid  timeout inode\n")
+HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+HEADER6 = (
+    "  sl  local_address                         remote_address                        st tx_queue "
+    "rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+)
 
 # 127.0.0.1:5000 listening, 0.0.0.0:8080 listening, and an established connection from port 5000.
 TCP = HEADER + (
@@ -37,12 +39,17 @@ def test_established_and_header_lines_are_not_listening():
 
 
 def test_all_interfaces_in_tcp6_and_another_address():
-    text = HEADER6 + (
-        "   0: 00000000000000000000000000000000:1388 00000000000000000000000000000000:0000 0A 00000000:00000000 "
-        "00:00000000 00000000 0        0 1 1 0000000000000000 100 0 0 10 0\n"
-    ) + HEADER + (
-        "   0: 0200000A:1388 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0        0 2 1 "
-        "0000000000000000 100 0 0 10 0\n"
+    text = (
+        HEADER6
+        + (
+            "   0: 00000000000000000000000000000000:1388 00000000000000000000000000000000:0000 0A 00000000:00000000 "
+            "00:00000000 00000000 0        0 1 1 0000000000000000 100 0 0 10 0\n"
+        )
+        + HEADER
+        + (
+            "   0: 0200000A:1388 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0        0 2 1 "
+            "0000000000000000 100 0 0 10 0\n"
+        )
     )
     assert listening_sockets(text) == [("all", 5000), ("0200000A", 5000)]
 
@@ -73,3 +80,9 @@ def test_nothing_listening_says_so():
     assert "nothing" in message
     assert "listens" in message
     assert "CMD" in hint
+
+
+def test_listening_on_the_right_port_but_silent_is_not_called_another_port():
+    message, hint = diagnose_not_listening([("all", 5000)], 5000)
+    assert "listens on port 5000 but did not answer" in message
+    assert "not on 5000" not in message

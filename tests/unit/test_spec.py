@@ -29,6 +29,7 @@ def lab01_raw() -> dict:
 
 # --- load_spec ---------------------------------------------------------------------------------------
 
+
 def test_lab01_spec_fields_are_parsed():
     spec = load_spec(LAB01_SPEC)
     assert spec.id == "01"
@@ -161,6 +162,7 @@ def test_learning_targets_are_parsed_and_must_be_selected_checks(tmp_path):
 
 # --- resolve_spec ------------------------------------------------------------------------------------
 
+
 def test_official_specs_include_lab01():
     specs = official_specs()
     assert "01" in specs
@@ -214,3 +216,24 @@ def test_a_lab_this_repository_does_not_ship_is_graded_by_its_own_spec(tmp_path)
     spec = resolve_spec(tmp_path)
     assert spec.id == "77"
     assert spec.path == tmp_path
+
+
+def test_an_official_lab_cannot_be_swapped_for_the_learners_spec(tmp_path):
+    """--lab naming another (unknown) lab, or an id spelt differently, still gets the official spec."""
+    edited = lab01_raw()
+    edited["budgets"]["image_size_mb"] = 99999
+    write_spec(tmp_path, edited)
+    with pytest.raises(SpecError) as err:
+        resolve_spec(tmp_path, "99")
+    assert "lab 01" in err.value.message
+    edited["id"] = "1"
+    write_spec(tmp_path, edited)
+    assert resolve_spec(tmp_path).budgets.image_size_mb == 700
+
+
+def test_only_the_id_of_the_learners_copy_is_read(tmp_path):
+    """An out-of-date key in a starter's lab.yaml does not stop grading against the official spec."""
+    stale = lab01_raw()
+    stale["a_key_removed_since"] = True
+    write_spec(tmp_path, stale)
+    assert resolve_spec(tmp_path).path == LAB01

@@ -1,0 +1,63 @@
+"""Grading is bounded and tidy: a hanging build is stopped at its timeout, and an interrupted grade
+removes everything it started."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from grader.engine import LABEL
+from grader.session import grade
+from grader.spec import REPO_ROOT, official_specs
+
+SPEC = official_specs()["01"]
+
+
+def test_hanging_build_is_stopped_at_its_timeout(engine, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\nRUN sleep 300\n")
+    spec = dataclasses.replace(SPEC, build_timeout_s=5)
+    started = time.monotonic()
+    result = grade(tmp_path, spec, engine=engine)
+    elapsed = time.monotonic() - started
+    build = next(t for t in result.tests if t.id == "ImageBuilds")
+    assert build.status == "failed" and "within 5s" in build.message
+    runtime = next(t for t in result.tests if t.id == "ServiceBecomesReady")
+    assert runtime.status == "skipped"
+    assert elapsed < 60
+    assert engine.leftovers() == {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
+    # the engine really stopped the build: no build container is still sleeping
+    assert not [c for c in engine.client.containers.list() if "sleep 300" in " ".join(c.attrs["Args"] or [])]
+
+
+def test_interrupt_removes_what_was_started(engine, tmp_path):
+    """Ctrl-C while the service is running: the grader exits 130 and leaves nothing behind."""
+    submission = tmp_path / "slow"
+    submission.mkdir()
+    # A service that never answers keeps the grader waiting in readiness polling for its whole budget.
+    (submission / "Dockerfile").write_text('FROM python:3.11-slim\nCMD ["sleep", "300"]\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "grader", "check", str(submission), "--lab", "01", "--quiet"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not engine.client.containers.list(filters={"label": LABEL, "status": "running"}):
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "the grader never started the service"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out
+    assert "Interrupted" in out
+    assert engine.leftovers(all_sessions=True)["containers"] == 0
+    assert engine.leftovers(all_sessions=True)["networks"] == 0
