@@ -113,6 +113,7 @@ class Engine:
         tag: str,
         timeout_s: float,
         on_line: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> BuildResult:
         """Build with the engine's builder, streaming its log; a build past `timeout_s` is abandoned.
 
@@ -156,11 +157,18 @@ class Engine:
 
         reader = threading.Thread(target=stream, daemon=True)
         reader.start()
-        reader.join(timeout_s)
+        deadline = start + timeout_s
+        while reader.is_alive() and time.monotonic() < deadline and not (cancel and cancel.is_set()):
+            reader.join(0.2)
         if reader.is_alive():
             api.close()  # dropping the connection makes the engine cancel the build
             reader.join(10)
-            result.error = f"the build did not finish within {timeout_s:.0f}s and was stopped"
+            cancelled = cancel is not None and cancel.is_set()
+            result.error = (
+                "the build was cancelled"
+                if cancelled
+                else (f"the build did not finish within {timeout_s:.0f}s and was stopped")
+            )
             result.image_id = None
         api.close()
         result.seconds = time.monotonic() - start

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import requests
 
-POLL_S = 0.2
+POLL_S = 0.05  # a refused connection costs microseconds: poll often, answer fast
 
 
 @dataclass

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +44,9 @@ class Service:
 class GradingContext:
     """What checks of one submission share: the submission, its spec, the engine, and lazily built state."""
 
-    def __init__(self, submission: Path, spec: LabSpec, engine: Engine, progress: Progress):
+    def __init__(self, submission: Path, spec: LabSpec, engine: Engine, progress: Progress, checks=()):
         self.submission = submission
+        self.checks = checks
         self.spec = spec
         self.engine = engine
         self.progress = progress
@@ -53,6 +56,11 @@ class GradingContext:
         self._config: dict | None = None
         self._service: Service | None = None
         self._network = None
+        # Work that checks start in the background once the image is built (a second build, say),
+        # so that it overlaps with the runtime checks instead of adding to the total.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grader-background")
+        self._jobs: dict[str, Future] = {}
+        self._cancel = threading.Event()
 
     # --- the image --------------------------------------------------------------------------------
     def build(self) -> BuildResult:
@@ -60,12 +68,26 @@ class GradingContext:
         if self._build is None:
             self._build = self.build_from(self.submission, tag_suffix="image", title="Building the image")
             self.timings["build_s"] = round(self._build.seconds, 2)
+            if self._build.ok:
+                for check in self.checks:
+                    check.after_build(self)
         return self._build
 
-    def build_from(self, context: Path, tag_suffix: str, title: str) -> BuildResult:
+    def build_from(self, context: Path, tag_suffix: str, title: str | None) -> BuildResult:
+        """Build `context`; with no title, silently (a background build must not draw over the progress)."""
         tag = f"grader-{self.spec.id}:{self.engine.session}-{tag_suffix}"
+        if title is None:
+            return self.engine.build(context, self.spec.dockerfile, tag, self.spec.build_timeout_s, cancel=self._cancel)
         with self.progress.step(title) as step:
-            return self.engine.build(context, self.spec.dockerfile, tag, self.spec.build_timeout_s, on_line=step.update)
+            return self.engine.build(
+                context, self.spec.dockerfile, tag, self.spec.build_timeout_s, on_line=step.update, cancel=self._cancel
+            )
+
+    def in_background(self, key: str, job) -> Future:
+        """Start `job()` in the background once; later calls with the same key return the same future."""
+        if key not in self._jobs:
+            self._jobs[key] = self._pool.submit(job)
+        return self._jobs[key]
 
     def image(self) -> str:
         """The built image's id; PrerequisiteFailed when it did not build."""
@@ -132,6 +154,8 @@ class GradingContext:
         }
 
     def close(self) -> dict[str, int]:
+        self._cancel.set()  # a background build still running is stopped before its image is cleaned up
+        self._pool.shutdown(wait=True)
         shutil.rmtree(self.scratch, ignore_errors=True)
         return self.engine.remove_session()
 
@@ -198,7 +222,7 @@ def grade(
     except (EngineUnavailable, GraderError) as err:
         return result.finish("error", str(err), started)
 
-    ctx = GradingContext(submission, spec, engine, progress)
+    ctx = GradingContext(submission, spec, engine, progress, checks)
     try:
         for check in checks:
             if time.monotonic() - started > timeout_s:

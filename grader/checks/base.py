@@ -63,6 +63,9 @@ class Check:
     def learner_hint(self) -> str:
         return self.spec.hint or self.hint
 
+    def after_build(self, ctx: GradingContext) -> None:
+        """Called once the image has built: a check may start slow work in the background here."""
+
     def run(self, ctx: GradingContext) -> Outcome:
         raise NotImplementedError
 

@@ -8,6 +8,8 @@ from grader.readiness import wait_until_healthy
 
 LISTEN = "0A"  # the TCP state code for LISTEN in /proc/net/tcp
 LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1 as the kernel writes them
+# Docker's embedded DNS server listens inside every container on a user-defined network (127.0.0.11).
+DOCKER_DNS = "0B00007F"
 
 
 def listening_sockets(proc_net_tcp: str) -> list[tuple[str, int]]:
@@ -17,6 +19,8 @@ def listening_sockets(proc_net_tcp: str) -> list[tuple[str, int]]:
         parts = line.split()
         if len(parts) > 3 and parts[3] == LISTEN and ":" in parts[1]:
             address, port = parts[1].split(":")
+            if address == DOCKER_DNS:
+                continue
             found.append(
                 ("loopback" if address in LOOPBACK else "all" if set(address) == {"0"} else address, int(port, 16))
             )

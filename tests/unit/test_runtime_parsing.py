@@ -86,3 +86,13 @@ def test_listening_on_the_right_port_but_silent_is_not_called_another_port():
     message, hint = diagnose_not_listening([("all", 5000)], 5000)
     assert "listens on port 5000 but did not answer" in message
     assert "not on 5000" not in message
+
+
+def test_dockers_embedded_dns_listener_is_not_the_app():
+    dns = HEADER + (
+        "   0: 0B00007F:9A45 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41331 1 "
+        "0000000000000000 100 0 0 10 0\n"
+    )
+    assert listening_sockets(dns) == []
+    message, _ = diagnose_not_listening(listening_sockets(dns), 5000)
+    assert "nothing in the container listens" in message
