@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LAB ?= 01
 
-.PHONY: help setup venv engine images doctor grade check test test-unit lint bench clean
+.PHONY: help setup venv engine images doctor lab grade check test test-unit lint bench clean
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,9 @@ setup: images ## Everything a fresh machine needs: venv, engine, Compose, base i
 doctor: venv ## Say what is ready (engine, Compose, BuildKit, base images, GPU, disk) and how to fix the rest
 	@$(PY) -m grader doctor
 
+lab: setup ## Open the workbook in JupyterLab (start with notebooks/00-setup-check.ipynb)
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --notebook-dir=notebooks 00-setup-check.ipynb
+
 grade: setup ## Main job: grade every lab's reference solution and print the score table
 	@$(PY) -m grader solutions
 
@@ -41,14 +44,14 @@ check: setup ## Grade your own lab: make check LAB=01
 check-%: setup ## Grade one lab folder: make check-01
 	@$(PY) -m grader check labs/$*-*/
 
-test: setup ## Run the whole test suite (unit tests and real-engine tests)
-	$(PY) -m pytest
+test: setup ## Run the whole test suite: unit tests, real-engine tests, every notebook (quick mode) under nbval
+	WORKBOOK_QUICK=1 $(PY) -m pytest
 
 test-unit: venv ## Run only the tests that need no engine
 	$(PY) -m pytest -m "not engine"
 
 lint: venv ## Lint the Python code (ruff) and every Dockerfile (hadolint)
-	$(VENV)/bin/ruff check grader tests benchmarks
+	$(VENV)/bin/ruff check grader workbook tests benchmarks notebooks
 	$(VENV)/bin/hadolint --failure-threshold warning solutions/*/Dockerfile
 
 bench: setup ## Benchmarks: cold grade vs regrade, container start-to-ready vs plain process

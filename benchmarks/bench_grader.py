@@ -74,9 +74,16 @@ def timed_grade(copy: Path, spec, engine) -> dict:
     result = grade(copy, spec, progress=log, engine=engine)
     seconds = time.perf_counter() - start
     failed = [t.id for t in result.tests if t.status != "passed"]
-    return {"seconds": seconds, "score": result.score, "max_score": result.max_score, "status": result.status,
-            "failed": failed, "install_cached": log.install_cached(spec.install_step), "timings": result.timings,
-            "check_ms": {t.id: t.duration_ms for t in result.tests}}  # where a slow regrade spends its time
+    return {
+        "seconds": seconds,
+        "score": result.score,
+        "max_score": result.max_score,
+        "status": result.status,
+        "failed": failed,
+        "install_cached": log.install_cached(spec.install_step),
+        "timings": result.timings,
+        "check_ms": {t.id: t.duration_ms for t in result.tests},
+    }  # where a slow regrade spends its time
 
 
 def free_port() -> int:
@@ -102,8 +109,12 @@ def wait_ready(url: str, alive, started: float) -> float:
 def container_start(engine, image: str, port: int) -> float:
     started = time.perf_counter()
     container = engine.client.containers.run(
-        image, detach=True, name=f"bench-lab01-{engine.session}-{uuid.uuid4().hex[:6]}", labels=engine.labels,
-        ports={f"{port}/tcp": ("127.0.0.1", None)})  # the engine picks a free host port
+        image,
+        detach=True,
+        name=f"bench-lab01-{engine.session}-{uuid.uuid4().hex[:6]}",
+        labels=engine.labels,
+        ports={f"{port}/tcp": ("127.0.0.1", None)},
+    )  # the engine picks a free host port
     try:
         host_port = engine.host_port(container, port)  # reading it back is part of what `docker run` costs
         return wait_ready(f"http://127.0.0.1:{host_port}/health", lambda: engine.state(container)["Running"], started)
@@ -115,8 +126,9 @@ def process_start(app_dir: Path, model: Path) -> float:
     port = free_port()
     env = {**os.environ, "MODEL_PATH": str(model), "HOST": "127.0.0.1", "PORT": str(port)}
     started = time.perf_counter()
-    proc = subprocess.Popen([str(VENV_PYTHON), "app.py"], cwd=app_dir, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(VENV_PYTHON), "app.py"], cwd=app_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         return wait_ready(f"http://127.0.0.1:{port}/health", lambda: proc.poll() is None, started)
     finally:
@@ -131,8 +143,13 @@ def process_start(app_dir: Path, model: Path) -> float:
 def startup(engine, spec, copy: Path, scratch: Path, repeat: int) -> dict:
     tag = f"bench-lab01:{engine.session}"  # our own tag: nothing another engineer made is touched
     model = scratch / "model.joblib"
-    subprocess.run([str(VENV_PYTHON), "train.py"], cwd=copy / "app", env={**os.environ, "MODEL_PATH": str(model)},
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(VENV_PYTHON), "train.py"],
+        cwd=copy / "app",
+        env={**os.environ, "MODEL_PATH": str(model)},
+        check=True,
+        capture_output=True,
+    )
     engine.client.images.build(path=str(copy), tag=tag, labels=engine.labels, rm=True, forcerm=True)
     try:
         # One untimed start of each first: it warms the page cache, so run 1 does not pay for reading files.
@@ -176,11 +193,14 @@ def main() -> int:
         regrade = out["regrade"] = timed_grade(copy, spec, engine)
         for name, r in (("cold", cold), ("regrade", regrade)):
             if r["status"] != "graded" or r["score"] != r["max_score"]:
-                problems.append(f"{name} grade scored {r['score']}/{r['max_score']} ({r['status']}), "
-                                f"failed: {', '.join(r['failed'])}")
+                problems.append(
+                    f"{name} grade scored {r['score']}/{r['max_score']} ({r['status']}), "
+                    f"failed: {', '.join(r['failed'])}"
+                )
         if cold["install_cached"] is not False:
-            problems.append(f"the cold build did not run `{spec.install_step}` afresh "
-                            f"(cached: {cold['install_cached']})")
+            problems.append(
+                f"the cold build did not run `{spec.install_step}` afresh (cached: {cold['install_cached']})"
+            )
         out["regrade_ratio"] = regrade["seconds"] / cold["seconds"]
 
         console.print(f"[bold]3.[/] start-up to /health, container vs process, {repeat}x each...")
@@ -217,21 +237,45 @@ def report(out: dict) -> None:
         cold, regrade = out["cold"], out["regrade"]
         table.add_row("cold grade", f"{cold['seconds']:.1f}", "", "", f"score {cold['score']}/{cold['max_score']}")
         table.add_row("  of which build", f"{cold['timings'].get('build_s', 0):.1f}", "", "", "")
-        table.add_row("regrade, code-only change", f"{regrade['seconds']:.1f}", f"cold {cold['seconds']:.1f}",
-                      ok(out["regrade_ratio"], 0.2), "<= 0.2")
-        table.add_row("  of which build", f"{regrade['timings'].get('build_s', 0):.1f}", "", "",
-                      f"install cached: {regrade['install_cached']}")
+        table.add_row(
+            "regrade, code-only change",
+            f"{regrade['seconds']:.1f}",
+            f"cold {cold['seconds']:.1f}",
+            ok(out["regrade_ratio"], 0.2),
+            "<= 0.2",
+        )
+        table.add_row(
+            "  of which build",
+            f"{regrade['timings'].get('build_s', 0):.1f}",
+            "",
+            "",
+            f"install cached: {regrade['install_cached']}",
+        )
     if "startup_ratio" in out:
         c, p = out["container"], out["process"]
-        table.add_row("container start to /health", f"{c['median']:.2f} (min {c['min']:.2f})",
-                      f"process {p['median']:.2f} (min {p['min']:.2f})", ok(out["startup_ratio"], 1.5),
-                      "<= 1.5 (medians)")
+        table.add_row(
+            "container start to /health",
+            f"{c['median']:.2f} (min {c['min']:.2f})",
+            f"process {p['median']:.2f} (min {p['min']:.2f})",
+            ok(out["startup_ratio"], 1.5),
+            "<= 1.5 (medians)",
+        )
     left = out["leftovers"]
-    table.add_row("labeled leftovers (all sessions)", str(sum(left.values())),
-                  ", ".join(f"{k} {v}" for k, v in left.items()), "", "all 0")
+    table.add_row(
+        "labeled leftovers (all sessions)",
+        str(sum(left.values())),
+        ", ".join(f"{k} {v}" for k, v in left.items()),
+        "",
+        "all 0",
+    )
     own = out["own_leftovers"]
-    table.add_row("  left by this run", str(sum(own.values())),
-                  "before its safety-net clean-up: " + ", ".join(f"{k} {v}" for k, v in own.items()), "", "all 0")
+    table.add_row(
+        "  left by this run",
+        str(sum(own.values())),
+        "before its safety-net clean-up: " + ", ".join(f"{k} {v}" for k, v in own.items()),
+        "",
+        "all 0",
+    )
     console.print(table)
     for problem in out["problems"]:
         console.print(f"[red]could not measure:[/] {problem}")

@@ -161,8 +161,13 @@ class Engine:
         while reader.is_alive() and time.monotonic() < deadline and not (cancel and cancel.is_set()):
             reader.join(0.2)
         if reader.is_alive():
-            api.close()  # dropping the connection makes the engine cancel the build
+            api.close()
             reader.join(10)
+            # The classic builder keeps running the current step after the client has gone: stop its
+            # container, which the log names ("---> Running in ID").
+            running = [line.split()[-1] for line in result.log if "Running in " in line]
+            if running:
+                _quietly(self.client.api.remove_container, running[-1], force=True)
             cancelled = cancel is not None and cancel.is_set()
             result.error = (
                 "the build was cancelled"
