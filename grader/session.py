@@ -66,7 +66,7 @@ class GradingContext:
     def build(self) -> BuildResult:
         """The submission's image, built once."""
         if self._build is None:
-            self._build = self.build_from(self.submission, tag_suffix="image", title="Building the image")
+            self._build = self.build_from(self.copy_of_submission("build"), "image", "Building the image")
             self.timings["build_s"] = round(self._build.seconds, 2)
             if self._build.ok:
                 for check in self.checks:
@@ -82,6 +82,16 @@ class GradingContext:
             return self.engine.build(
                 context, self.spec.dockerfile, tag, self.spec.build_timeout_s, on_line=step.update, cancel=self._cancel
             )
+
+    def copy_of_submission(self, name: str) -> Path:
+        """A copy of the submission in the scratch folder, owned by the grader's user.
+
+        Every build reads such a copy: the classic builder counts file owners in its cache key, so a
+        build of the learner's own files and a rebuild of a copy would never share a layer.
+        """
+        copy = self.scratch / name
+        shutil.copytree(self.submission, copy, symlinks=True)
+        return copy
 
     def in_background(self, key: str, job) -> Future:
         """Start `job()` in the background once; later calls with the same key return the same future."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 from grader.checks.base import Check, Outcome, register
 
 REBUILD = "code-change rebuild"
@@ -49,8 +47,7 @@ class LayerCacheReused(Check):
     def rebuild(ctx):
         """Rebuild a copy of the submission with one line of code changed; an Outcome if that cannot be done."""
         changed = ctx.spec.code_change
-        copy = ctx.scratch / "code-change"
-        shutil.copytree(ctx.submission, copy, symlinks=True)
+        copy = ctx.copy_of_submission("code-change")
         target = copy / changed
         if not target.is_file():
             return Outcome.failed(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 from docker.utils.build import exclude_paths
 
 from grader.checks.base import Check, Outcome, register
@@ -36,8 +34,7 @@ class BuildContextExcludes(Check):
             return Outcome.passed("the lab forbids no paths")
         # Plant each forbidden path that the submission does not have, in a copy, so that the rules
         # are tested for what a learner's machine would have (a .venv, a .git), not just for what was handed in.
-        copy = ctx.scratch / "context"
-        shutil.copytree(ctx.submission, copy, symlinks=True)
+        copy = ctx.copy_of_submission("context")
         for rel in forbidden:
             if not (copy / rel).exists():
                 (copy / rel).mkdir(parents=True)

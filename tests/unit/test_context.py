@@ -35,7 +35,12 @@ def ctx(tmp_path, submission):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     spec = SimpleNamespace(forbidden_paths=FORBIDDEN, dockerfile="Dockerfile")
-    return SimpleNamespace(submission=submission, scratch=scratch, spec=spec)
+
+    def copy_of_submission(name):
+        shutil.copytree(submission, scratch / name, symlinks=True)
+        return scratch / name
+
+    return SimpleNamespace(submission=submission, scratch=scratch, spec=spec, copy_of_submission=copy_of_submission)
 
 
 def run(ctx):
