@@ -6,13 +6,16 @@ notebook creates carries the label below, and `cleanup()` removes it all at the 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
 from workbook.shell import sh
 
 LABEL = "org.mlcontainers.workbook"
-LABEL_FLAG = f"--label {LABEL}=1"
+# Valued with this kernel's process id: two notebooks running at once never clean up each other's objects.
+LABEL_VALUE = str(os.getpid())
+LABEL_FLAG = f"--label {LABEL}={LABEL_VALUE}"
 
 
 def buildkit_build() -> str | None:
@@ -39,7 +42,7 @@ def classic_build() -> str:
 
 def cleanup() -> None:
     """Remove every container, image, network and volume a notebook created (by label)."""
-    flt = f"--filter label={LABEL}"
+    flt = f"--filter label={LABEL}={LABEL_VALUE}"
     sh(f"docker ps -aq {flt} | xargs -r docker rm -f", show=False)
     sh(f"docker images -q {flt} | sort -u | xargs -r docker rmi -f", show=False, expect=None)
     sh(f"docker network ls -q {flt} | xargs -r docker network rm", show=False, expect=None)

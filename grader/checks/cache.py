@@ -55,7 +55,8 @@ class LayerCacheReused(Check):
                 hint=f"Keep the app's code at {changed}, as the lab hands it out.",
             )
         with target.open("a") as f:
-            f.write("\n# a code-only change made by the grader\n")
+            # Unique per session: an earlier grade's rebuild must not serve this one from its cache.
+            f.write(f"\n# a code-only change made by the grader (session {ctx.engine.session})\n")
         return ctx.build_from(copy, "rebuild", title=None)
 
     def run(self, ctx) -> Outcome:
