@@ -43,8 +43,9 @@ def classic_build() -> str:
 def cleanup() -> None:
     """Remove every container, image, network and volume a notebook created (by label)."""
     flt = f"--filter label={LABEL}={LABEL_VALUE}"
-    sh(f"docker ps -aq {flt} | xargs -r docker rm -f", show=False)
-    sh(f"docker images -q {flt} | sort -u | xargs -r docker rmi -f", show=False, expect=None)
+    sh(f"docker ps -aq {flt} | xargs -r docker rm -f", show=False, expect=None)
+    # --no-prune keeps the untagged parent layers: they are the build cache that makes a re-run fast.
+    sh(f"docker images -q {flt} | sort -u | xargs -r docker rmi -f --no-prune", show=False, expect=None)
     sh(f"docker network ls -q {flt} | xargs -r docker network rm", show=False, expect=None)
     sh(f"docker volume ls -q {flt} | xargs -r docker volume rm -f", show=False, expect=None)
     print("cleaned up: nothing the notebook created is left on the engine")
