@@ -111,18 +111,23 @@ class GradingContext:
             self._config = self.engine.inspect_image(self.image())
         return self._config
 
+    def healthcheck(self) -> dict | None:
+        """The image's HEALTHCHECK as the engine stores it, or None when it declares none (or NONE)."""
+        declared = self.image_config()["Config"].get("Healthcheck") or {}
+        test = declared.get("Test")
+        return declared if test and test[0] != "NONE" else None
+
     # --- the running service ----------------------------------------------------------------------
     def start_service(self) -> Service:
         """Start the service once and wait for it to answer on its ready path."""
         if self._service is None:
             image = self.image()
             healthcheck = None
-            test = (self.image_config()["Config"].get("Healthcheck") or {}).get("Test")
-            if test and test[0] != "NONE":
+            declared = self.healthcheck()
+            if declared:
                 # Same command as the image's HEALTHCHECK, only polled more often.
-                declared = self.image_config()["Config"]["Healthcheck"]
                 healthcheck = {
-                    "test": test,
+                    "test": declared["Test"],
                     "interval": HEALTHCHECK_INTERVAL_NS,
                     "timeout": declared.get("Timeout"),
                     "retries": declared.get("Retries"),

@@ -57,10 +57,10 @@ class HealthcheckDefined(Check):
     )
 
     def run(self, ctx) -> Outcome:
-        test = (ctx.image_config()["Config"].get("Healthcheck") or {}).get("Test")
-        if not test or test[0] == "NONE":
+        declared = ctx.healthcheck()
+        if not declared:
             return Outcome.failed("the image declares no HEALTHCHECK")
-        return Outcome.passed("HEALTHCHECK declared", evidence=" ".join(test))
+        return Outcome.passed("HEALTHCHECK declared", evidence=" ".join(declared["Test"]))
 
 
 @register

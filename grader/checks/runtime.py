@@ -94,8 +94,7 @@ class HealthcheckHealthy(Check):
     )
 
     def run(self, ctx) -> Outcome:
-        test = (ctx.image_config()["Config"].get("Healthcheck") or {}).get("Test")
-        if not test or test[0] == "NONE":
+        if not ctx.healthcheck():
             raise PrerequisiteFailed("skipped: the image declares no HEALTHCHECK (see that check)")
         service = ctx.service()
         budget = ctx.spec.budgets.healthy_s
