@@ -13,8 +13,8 @@ from grader.errors import GraderError
 from grader.spec import REPO_ROOT, official_specs
 
 RECIPES = REPO_ROOT / "docker" / "standins"
-# Which recipe makes a stand-in for which image repository.
-RECIPE_FOR = {"python": "python-slim.sh"}
+# Which recipe makes a stand-in for which image: an exact reference first, else by repository name.
+RECIPE_FOR = {"python:3.11": "python-full.sh", "python": "python-slim.sh"}
 
 
 def required_images() -> list[str]:
@@ -41,7 +41,7 @@ def ensure(engine: Engine, ref: str, say=print) -> str:
     if pulled:
         say(f"{ref}: pulled")
         return "pulled"
-    recipe = RECIPE_FOR.get(ref.split(":")[0].split("/")[-1])
+    recipe = RECIPE_FOR.get(ref) or RECIPE_FOR.get(ref.split(":")[0].split("/")[-1])
     if recipe is None:
         raise GraderError(
             f"{ref}: the pull failed ({why}) and there is no stand-in recipe for it",

@@ -29,7 +29,8 @@ mirror=${mirror:-http://deb.debian.org/debian}
 rootfs=$(mktemp -d /tmp/standin-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
 say "debootstrap $suite from $mirror (about a minute)..."
-debootstrap --variant=minbase --include=python3,python3-pip,python3-venv,ca-certificates \
+# libpython3-dev: the official image ships Python.h, so a derived image that adds a compiler can build C extensions.
+debootstrap --variant=minbase --include=python3,python3-pip,python3-venv,libpython3-dev,ca-certificates \
   "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || { tail -n 20 "$rootfs.log"; exit 1; }
 rm -f "$rootfs.log"
 
@@ -47,8 +48,18 @@ rm -f "$rootfs"/usr/lib/python3*/EXTERNALLY-MANAGED
 # Trust the same CAs as the host (this network may intercept TLS), also for a pip that upgrades itself.
 cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
 printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$rootfs/etc/pip.conf"
+# apt settings the official Debian images ship, so derived images do not keep apt's caches and indexes.
+cat >"$rootfs/etc/apt/apt.conf.d/docker-clean" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT
+printf 'Acquire::GzipIndexes "true";\nAcquire::CompressionTypes::Order:: "gz";\n' >"$rootfs/etc/apt/apt.conf.d/docker-gzip-indexes"
+printf 'Acquire::Languages "none";\n' >"$rootfs/etc/apt/apt.conf.d/docker-no-languages"
 # Trim what the official slim image also leaves out.
-rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/usr/share/doc/* \
+rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb \
+  "$rootfs"/usr/share/doc/* \
   "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/*
 
 for tool in curl wget gcc cc make; do
