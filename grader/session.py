@@ -135,9 +135,13 @@ class GradingContext:
                 }
             self._network = self.engine.create_network(self.spec.limits)
             with self.progress.step("Starting the service"):
-                container = self.engine.start_service(
-                    image, self.spec.port, self.spec.limits, self._network.name, healthcheck
-                )
+                try:
+                    container = self.engine.start_service(
+                        image, self.spec.port, self.spec.limits, self._network.name, healthcheck
+                    )
+                except docker.errors.APIError as err:  # e.g. CMD names a program the image does not have
+                    self._service = Service(None, None, Waited(False, "not started", 0.0, str(err.explanation or err)))
+                    return self._service
                 port = self.engine.host_port(container, self.spec.port)
                 base_url = f"http://127.0.0.1:{port}" if port else None
                 if base_url:
@@ -149,6 +153,10 @@ class GradingContext:
             self.timings["ready_s"] = round(ready.seconds, 2)
             self._service = Service(container, base_url, ready)
         return self._service
+
+    def service_logs(self) -> str:
+        """The tail of the service container's log, or '' when none was started."""
+        return self.engine.logs_tail(self._service.container) if self._service and self._service.container else ""
 
     def service(self) -> Service:
         """The running, answering service; PrerequisiteFailed when it did not come up."""
@@ -184,7 +192,7 @@ def run_check(check, ctx: GradingContext) -> TestResult:
         outcome = Outcome.skipped(why.message)
     except requests.RequestException as err:
         # The learner's service stopped answering mid-check: their failure, not the grader's.
-        logs = ctx.engine.logs_tail(ctx._service.container) if ctx._service else ""
+        logs = ctx.service_logs()
         outcome = Outcome.failed(
             f"the service stopped answering: {type(err).__name__}",
             evidence=logs,

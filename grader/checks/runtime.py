@@ -63,7 +63,7 @@ class ServiceBecomesReady(Check):
     def run(self, ctx) -> Outcome:
         service = ctx.start_service()
         ready, budget, port = service.ready, ctx.spec.budgets.ready_s, ctx.spec.port
-        logs = ctx.engine.logs_tail(service.container)
+        logs = ctx.service_logs()
         if ready.ok:
             if ready.seconds <= budget:
                 return Outcome.passed(f"answered on {ctx.spec.ready_path} {ready.seconds:.1f}s after start")
@@ -71,6 +71,12 @@ class ServiceBecomesReady(Check):
                 f"answered only after {ready.seconds:.1f}s (budget {budget:.0f}s)",
                 logs,
                 hint="Do slow work (training, downloads) at build time, not at start.",
+            )
+        if ready.reason == "not started":
+            return Outcome.failed(
+                f"the engine could not start the container: {ready.detail}",
+                hint="CMD or ENTRYPOINT must name a program that exists in the image (check the spelling and "
+                'the path), written as a JSON list, e.g. CMD ["python", "app.py"].',
             )
         if ready.reason == "exited":
             return Outcome.failed(

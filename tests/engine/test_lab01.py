@@ -108,6 +108,11 @@ DEFECTS = {
         "ServiceBecomesReady",
         "crashed",
     ),
+    "CMD names a program the image does not have": (
+        [("Dockerfile", 'CMD ["python", "app.py"]', 'CMD ["pyhton", "app.py"]')],
+        "ServiceBecomesReady",
+        "CMD",
+    ),
     "an app that never starts listening": (
         [("app/app.py", "    app.run(host=HOST, port=PORT)", "    import time\n    time.sleep(3600)")],
         "ServiceBecomesReady",

@@ -33,13 +33,17 @@ def test_layer_rows_count_the_layers_each_instruction_adds():
     counts = {"sha256:base": 1, "sha256:env": 1, "sha256:workdir": 2, "sha256:pip": 3, "sha256:cmd": 3}
     rows = layer_rows(history, counts, base=("sha256:base", "python:3.11-slim"))
     assert [(r.instruction.split()[0], r.layers) for r in rows] == [
-        ("FROM", 1), ("ENV", 0), ("WORKDIR", 1), ("RUN", 1), ("CMD", 0)
+        ("FROM", 1),
+        ("ENV", 0),
+        ("WORKDIR", 1),
+        ("RUN", 1),
+        ("CMD", 0),
     ]
     assert rows[0].size == 193_000_000
 
 
 def test_layer_rows_say_unknown_where_the_history_has_no_image_ids():
-    history = [("<missing>", 5, "ADD rootfs.tar /"), ("<missing>", 0, "CMD [\"bash\"]"), ("sha256:top", 10, "RUN x")]
+    history = [("<missing>", 5, "ADD rootfs.tar /"), ("<missing>", 0, 'CMD ["bash"]'), ("sha256:top", 10, "RUN x")]
     rows = layer_rows(history, {"sha256:top": 3})
     assert [r.layers for r in rows] == [None, None, None]
 

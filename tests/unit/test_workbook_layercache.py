@@ -116,10 +116,17 @@ def test_context_bytes_from_either_builder():
     assert context_bytes("Step 1/1 : FROM x") is None
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("416B", 416), ("4.608kB", 4608), ("52.43MB", 52_430_000), ("1.5GB", 1_500_000_000),
-    ("1.5KiB", 1536), ("2 MiB", 2 * 1024 * 1024),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("416B", 416),
+        ("4.608kB", 4608),
+        ("52.43MB", 52_430_000),
+        ("1.5GB", 1_500_000_000),
+        ("1.5KiB", 1536),
+        ("2 MiB", 2 * 1024 * 1024),
+    ],
+)
 def test_parse_size(text, expected):
     assert parse_size(text) == expected
 

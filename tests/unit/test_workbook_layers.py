@@ -44,6 +44,7 @@ def saved_archive(layers: list[bytes], oci: bool = False) -> bytes:
     buf = io.BytesIO()
     names = []
     with tarfile.open(fileobj=buf, mode="w") as tar:
+
         def add(name: str, data: bytes) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -65,12 +66,20 @@ def entries(*members) -> Layer:
 
 
 def test_entry_kinds_and_paths_are_normalised():
-    layer = entries(("./", "dir", 0), ("./usr/", "dir", 0), ("./usr/bin/tool", "file", 7),
-                    ("usr/bin/alias", "symlink", 0), ("var/lib/apt/lists/.wh.cache", "file", 0),
-                    ("opt/venv/.wh..wh..opq", "file", 0))
+    layer = entries(
+        ("./", "dir", 0),
+        ("./usr/", "dir", 0),
+        ("./usr/bin/tool", "file", 7),
+        ("usr/bin/alias", "symlink", 0),
+        ("var/lib/apt/lists/.wh.cache", "file", 0),
+        ("opt/venv/.wh..wh..opq", "file", 0),
+    )
     assert layer.entries == [
-        Entry("usr", "dir"), Entry("usr/bin/tool", "file", 7), Entry("usr/bin/alias", "link"),
-        Entry("var/lib/apt/lists/cache", "whiteout"), Entry("opt/venv", "opaque"),
+        Entry("usr", "dir"),
+        Entry("usr/bin/tool", "file", 7),
+        Entry("usr/bin/alias", "link"),
+        Entry("var/lib/apt/lists/cache", "whiteout"),
+        Entry("opt/venv", "opaque"),
     ]
     assert layer.size == 7
 
@@ -100,11 +109,16 @@ def test_deleted_file_counts_its_earlier_size():
 
 
 def test_deleting_a_directory_hides_everything_under_it_but_not_its_siblings():
-    waste = wasted([
-        entries(("var/lib/apt/lists/a", "file", 30), ("var/lib/apt/lists/b", "file", 20),
-                ("var/lib/apt/listsX", "file", 5)),
-        entries(("var/lib/apt/.wh.lists", "file", 0)),
-    ])
+    waste = wasted(
+        [
+            entries(
+                ("var/lib/apt/lists/a", "file", 30),
+                ("var/lib/apt/lists/b", "file", 20),
+                ("var/lib/apt/listsX", "file", 5),
+            ),
+            entries(("var/lib/apt/.wh.lists", "file", 0)),
+        ]
+    )
     assert sorted(h.path for h in waste.items) == ["var/lib/apt/lists/a", "var/lib/apt/lists/b"]
     assert waste.wasted_bytes == 50
     assert waste.by_directory(depth=3) == {"/var/lib/apt": 50}
@@ -118,10 +132,12 @@ def test_overwritten_file_counts_only_the_hidden_copy():
 
 
 def test_opaque_directory_hides_earlier_contents_but_keeps_new_ones():
-    waste = wasted([
-        entries(("opt/venv/old.py", "file", 8), ("opt/other", "file", 2)),
-        entries(("opt/venv/.wh..wh..opq", "file", 0), ("opt/venv/new.py", "file", 3)),
-    ])
+    waste = wasted(
+        [
+            entries(("opt/venv/old.py", "file", 8), ("opt/other", "file", 2)),
+            entries(("opt/venv/.wh..wh..opq", "file", 0), ("opt/venv/new.py", "file", 3)),
+        ]
+    )
     assert [h.path for h in waste.items] == ["opt/venv/old.py"]
     assert waste.wasted_bytes == 8
 
@@ -133,10 +149,12 @@ def test_directory_entry_alone_does_not_hide_its_contents():
 
 
 def test_file_replaced_by_directory_and_directory_replaced_by_file():
-    waste = wasted([
-        entries(("x", "file", 4), ("d/inner", "file", 6)),
-        entries(("x/", "dir", 0), ("x/y", "file", 1), ("d", "file", 2)),
-    ])
+    waste = wasted(
+        [
+            entries(("x", "file", 4), ("d/inner", "file", 6)),
+            entries(("x/", "dir", 0), ("x/y", "file", 1), ("d", "file", 2)),
+        ]
+    )
     assert sorted((h.path, h.size) for h in waste.items) == [("d/inner", 6), ("x", 4)]
 
 
@@ -165,7 +183,7 @@ def test_read_saved_rejects_an_archive_without_manifest():
 
 def test_parse_history_is_bottom_first_with_short_instructions():
     text = (
-        "0\t/bin/sh -c #(nop)  CMD [\"python\" \"app.py\"]\n"
+        '0\t/bin/sh -c #(nop)  CMD ["python" "app.py"]\n'
         "52428800\t/bin/sh -c pip install --no-cache-dir -r requirements.txt\n"
         "1234\t/bin/sh -c #(nop) COPY file:0123abc in . \n"
         "193176636\t\n"

@@ -38,7 +38,7 @@ def test_newc_header_layout_and_alignment():
     assert archive.startswith(b"070701")
     assert len(archive) % 4 == 0
     # 6 magic + 13 fields of 8 hex digits, then the name with its NUL
-    fields = [int(archive[6 + 8 * i:14 + 8 * i], 16) for i in range(13)]
+    fields = [int(archive[6 + 8 * i : 14 + 8 * i], 16) for i in range(13)]
     mode, filesize, namesize = fields[1], fields[6], fields[11]
     assert stat.S_ISREG(mode) and mode & 0o777 == 0o644
     assert filesize == 3 and namesize == len("odd") + 1
@@ -121,7 +121,7 @@ def test_not_an_elf_is_not_static():
 
 @pytest.mark.skipif(not Path(sys.executable).resolve().is_file(), reason="no interpreter binary to inspect")
 def test_this_python_is_dynamically_linked():
-    assert not vm.is_static_elf(Path(sys.executable).resolve().read_bytes()[:1 << 16])
+    assert not vm.is_static_elf(Path(sys.executable).resolve().read_bytes()[: 1 << 16])
 
 
 # --- finding the kit ---------------------------------------------------------------------------------
@@ -195,8 +195,9 @@ def test_run_console_timestamps_lines_until_exit():
 
 
 def test_run_console_gives_up_when_the_marker_does_not_come():
-    console = vm.run_console(py("import time; print('stuck', flush=True); time.sleep(60)"), timeout=60,
-                             marker_timeout=0.5)
+    console = vm.run_console(
+        py("import time; print('stuck', flush=True); time.sleep(60)"), timeout=60, marker_timeout=0.5
+    )
     assert not console.exited
     assert console.lines[-1][1] == "stuck"
     assert "no WORKBOOK-VM-READY line within 0.5 s" in vm.give_up_reason(console, 0.5)
