@@ -85,7 +85,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_images(args: argparse.Namespace) -> int:
     engine = connect()
     for ref in base_images.required_images():
-        base_images.ensure(engine, ref, say=lambda text: console.print(f"[images] {text}"))
+        base_images.ensure(engine, ref, say=lambda text: console.print(f"\\[images] {text}"))
     return 0
 
 
