@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LAB ?= 01
 
-.PHONY: help setup venv engine images vm-kit doctor lab grade check test test-unit lint bench clean
+.PHONY: help setup venv engine images vm-kit doctor lab labs grade check test test-unit lint bench clean
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,9 @@ lab: setup ## Open the workbook in JupyterLab (start with notebooks/00-setup-che
 
 grade: setup ## Main job: grade every lab's reference solution and print the score table
 	@$(PY) -m grader solutions
+
+labs: venv ## Regenerate every lab's starter (labs/) from its reference solution (solutions/)
+	@$(PY) -m grader starters
 
 check: setup ## Grade your own lab: make check LAB=01
 	@$(PY) -m grader check labs/$(LAB)-*/

@@ -2,6 +2,7 @@
 
     python -m grader check DIR [--lab ID] [--json FILE] [--junit FILE] [--gradescope FILE]
     python -m grader solutions
+    python -m grader starters [--check]
     python -m grader doctor
     python -m grader images
     python -m grader clean [--cache]
@@ -18,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from grader import __version__, base_images, exporters
+from grader import __version__, base_images, exporters, starters
 from grader.doctor import diagnose
 from grader.engine import connect
 from grader.errors import GraderError
@@ -68,6 +69,19 @@ def cmd_solutions(args: argparse.Namespace) -> int:
         )
     console.print(table)
     return 0 if all(r.all_passed for _, r in rows) else 1
+
+
+def cmd_starters(args: argparse.Namespace) -> int:
+    """Regenerate labs/ from solutions/ (or, with --check, say which files are out of date)."""
+    if args.check:
+        stale = starters.out_of_date()
+        for name in stale:
+            console.print(f"out of date: {name}")
+        console.print("labs/ is up to date." if not stale else "[red]Run 'make labs' to regenerate labs/.[/]")
+        return 1 if stale else 0
+    for name in starters.generate_all():
+        console.print(f"generated labs/{name}")
+    return 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -121,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     solutions = sub.add_parser("solutions", help="grade every lab's reference solution and print a score table")
     solutions.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     solutions.set_defaults(func=cmd_solutions)
+    gen = sub.add_parser("starters", help="generate each lab's starter in labs/ from its solution")
+    gen.add_argument("--check", action="store_true", help="only report files of labs/ that are out of date")
+    gen.set_defaults(func=cmd_starters)
     sub.add_parser("doctor", help="is the engine, Compose, BuildKit, base images, GPU, disk ready?").set_defaults(
         func=cmd_doctor
     )
