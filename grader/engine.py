@@ -6,10 +6,13 @@ Built on the Docker SDK for Python. Everything created here carries the grader's
 
 from __future__ import annotations
 
+import io
+import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from grader.spec import Limits
 LABEL = "org.mlcontainers.grader"
 STANDIN_LABEL = "org.mlcontainers.standin"
 PING_TIMEOUT_S = 10
+CHUNK = 1 << 20
 
 
 @dataclass
@@ -198,6 +202,33 @@ class Engine:
         finally:
             container.remove(force=True)
 
+    @contextmanager
+    def archive(self, image: str, path: str) -> Iterator[tarfile.TarFile | None]:
+        """The files under `path` in `image` as a streaming tar archive (`docker cp`), or None if it lacks `path`.
+
+        Nothing of the image runs: its container is only created, so that the engine can hand out its
+        files, and removed afterwards. Members are named after the folder's last component ("app/x.py"
+        for /app), or with a leading slash for "/".
+        """
+        container = self.client.containers.create(
+            image,
+            entrypoint=["/never-started"],
+            command=[],
+            labels=self.labels,
+            name=self.name(f"files-{uuid.uuid4().hex[:6]}"),
+            network_disabled=True,
+        )
+        try:
+            try:
+                chunks, _ = container.get_archive(path, chunk_size=CHUNK)
+            except docker.errors.NotFound:
+                yield None
+                return
+            with tarfile.open(fileobj=io.BufferedReader(ChunkReader(chunks), CHUNK), mode="r|") as tar:
+                yield tar
+        finally:
+            _quietly(container.remove, force=True)
+
     def create_network(self, limits: Limits):
         """A private bridge for the service; without NAT when the lab allows no egress."""
         options = {}
@@ -287,6 +318,28 @@ class Engine:
     def prune_build_cache(self) -> int:
         """Remove dangling images (the classic builder's cache); returns bytes reclaimed."""
         return self.client.images.prune(filters={"dangling": True}).get("SpaceReclaimed") or 0
+
+
+class ChunkReader(io.RawIOBase):
+    """A readable file over an iterator of byte chunks, so tarfile can read a stream from the engine."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks = iter(chunks)
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._left:
+            try:
+                self._left = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
 
 
 def _quietly(fn, *args, **kwargs) -> None:

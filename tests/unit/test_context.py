@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from grader.checks.base import FAILED, PASSED
-from grader.checks.context import PLANTED, BuildContextExcludes, dockerignore_patterns
+from grader.checks.context import PLANTED_FILE, BuildContextExcludes, dockerignore_patterns
 from grader.spec import REPO_ROOT, CheckSpec
 
 LAB01 = REPO_ROOT / "solutions" / "01-first-model-container"
@@ -62,8 +62,8 @@ def test_planted_paths_go_into_a_copy_not_the_submission(ctx, submission):
     before = sorted(p.relative_to(submission) for p in submission.rglob("*"))
     run(ctx)
     assert sorted(p.relative_to(submission) for p in submission.rglob("*")) == before
-    assert (ctx.scratch / "context" / ".venv" / PLANTED).is_file()
-    assert (ctx.scratch / "context" / ".git" / PLANTED).is_file()
+    assert (ctx.scratch / "context" / ".venv" / PLANTED_FILE).is_file()
+    assert (ctx.scratch / "context" / ".git" / PLANTED_FILE).is_file()
 
 
 def test_lab01_solution_dockerignore_passes(ctx, submission):
