@@ -4,25 +4,15 @@ meant for it, with a hint naming the fix. (tests/engine/test_labs.py grades the 
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import pytest
+from seeded import apply_defect, assert_nothing_left, results_by_check
 
-from grader.result import GradeResult
 from grader.session import grade
 from grader.spec import official_specs
 
 SPEC = official_specs()["01"]
 SOLUTION = SPEC.path
-
-
-def results_by_check(result: GradeResult) -> dict[str, object]:
-    return {t.id: t for t in result.tests}
-
-
-def assert_nothing_left(engine) -> None:
-    assert engine.leftovers() == {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
 
 
 # Each defect: edits applied to a copy of the solution (file, old text or regex, new text),
@@ -99,22 +89,10 @@ DEFECTS = {
 }
 
 
-def apply_defect(tmp_path: Path, edits) -> Path:
-    copy = tmp_path / "submission"
-    shutil.copytree(SOLUTION, copy)
-    for rel, old, new in edits:
-        path = copy / rel
-        text = path.read_text()
-        changed = old.sub(new, text, count=1) if isinstance(old, re.Pattern) else text.replace(old, new, 1)
-        assert changed != text, f"defect edit did not apply to {rel}: the solution changed, update the test"
-        path.write_text(changed)
-    return copy
-
-
 @pytest.mark.parametrize("defect", DEFECTS)
 def test_seeded_defect_is_caught(defect, engine, tmp_path):
     edits, check_id, hint_word = DEFECTS[defect]
-    result = grade(apply_defect(tmp_path, edits), SPEC, engine=engine)
+    result = grade(apply_defect(SOLUTION, tmp_path, edits), SPEC, engine=engine)
     caught = results_by_check(result)[check_id]
     assert caught.status == "failed", (caught.status, caught.message)
     assert hint_word in caught.hint + caught.message + caught.evidence

@@ -5,25 +5,15 @@ starter of every lab.)"""
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import pytest
+from seeded import apply_defect, assert_nothing_left, results_by_check
 
-from grader.result import GradeResult
 from grader.session import grade
 from grader.spec import official_specs
 
 SPEC = official_specs()["02"]
 SOLUTION = SPEC.path
-
-
-def results_by_check(result: GradeResult) -> dict[str, object]:
-    return {t.id: t for t in result.tests}
-
-
-def assert_nothing_left(engine) -> None:
-    assert engine.leftovers() == {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
 
 
 # Each defect: edits applied to a copy of the solution (file, old text or regex, new text; new None
@@ -92,25 +82,10 @@ DEFECTS = {
 }
 
 
-def apply_defect(tmp_path: Path, edits) -> Path:
-    copy = tmp_path / "submission"
-    shutil.copytree(SOLUTION, copy)
-    for rel, old, new in edits:
-        path = copy / rel
-        if old is None:
-            path.unlink()
-            continue
-        text = path.read_text()
-        changed = old.sub(new, text, count=1) if isinstance(old, re.Pattern) else text.replace(old, new, 1)
-        assert changed != text, f"defect edit did not apply to {rel}: the solution changed, update the test"
-        path.write_text(changed)
-    return copy
-
-
 @pytest.mark.parametrize("defect", DEFECTS)
 def test_seeded_defect_is_caught(defect, engine, tmp_path):
     edits, expected = DEFECTS[defect]
-    result = grade(apply_defect(tmp_path, edits), SPEC, engine=engine)
+    result = grade(apply_defect(SOLUTION, tmp_path, edits), SPEC, engine=engine)
     by_check = results_by_check(result)
     not_passed = {t.id: (t.status, t.message) for t in result.tests if t.status != "passed"}
     assert set(not_passed) == set(expected), not_passed

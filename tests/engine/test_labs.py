@@ -4,15 +4,12 @@ exactly the lab's learning targets (other checks pass, or are skipped because a 
 from __future__ import annotations
 
 import pytest
+from seeded import assert_nothing_left
 
 from grader.session import grade
 from grader.spec import REPO_ROOT, official_specs
 
 SPECS = official_specs()
-
-
-def assert_nothing_left(engine) -> None:
-    assert engine.leftovers() == {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
 
 
 @pytest.mark.parametrize("lab_id", sorted(SPECS))
