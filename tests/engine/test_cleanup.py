@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from grader.engine import LABEL
+from grader.engine import LABEL, Engine
 from grader.session import grade
 from grader.spec import REPO_ROOT, official_specs
 
@@ -39,6 +39,13 @@ def test_interrupt_removes_what_was_started(engine, tmp_path):
     submission.mkdir()
     # A service that never answers keeps the grader waiting in readiness polling for its whole budget.
     (submission / "Dockerfile").write_text('FROM python:3.11-slim\nCMD ["sleep", "300"]\n')
+
+    def running_sessions() -> set[str]:
+        """Sessions whose service container is running (the short-lived probe containers do not count)."""
+        running = engine.client.containers.list(filters={"label": LABEL, "status": "running", "name": "-service"})
+        return {c.labels[LABEL] for c in running}
+
+    others = running_sessions()  # graders of other runs may share the engine: watch only the new one
     proc = subprocess.Popen(
         [sys.executable, "-m", "grader", "check", str(submission), "--lab", "01", "--quiet"],
         cwd=REPO_ROOT,
@@ -48,10 +55,11 @@ def test_interrupt_removes_what_was_started(engine, tmp_path):
     )
     try:
         deadline = time.monotonic() + 120
-        while not engine.client.containers.list(filters={"label": LABEL, "status": "running"}):
+        while not (new := running_sessions() - others):
             assert proc.poll() is None, proc.stdout.read()
             assert time.monotonic() < deadline, "the grader never started the service"
             time.sleep(0.2)
+        (session,) = new
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -59,5 +67,9 @@ def test_interrupt_removes_what_was_started(engine, tmp_path):
             os.kill(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, out
     assert "Interrupted" in out
-    assert engine.leftovers(all_sessions=True)["containers"] == 0
-    assert engine.leftovers(all_sessions=True)["networks"] == 0
+    assert Engine(engine.client, session=session).leftovers() == {
+        "containers": 0,
+        "networks": 0,
+        "volumes": 0,
+        "images": 0,
+    }
