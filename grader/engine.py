@@ -237,9 +237,19 @@ class Engine:
         return self.client.networks.create(self.name("net"), driver="bridge", options=options, labels=self.labels)
 
     def start_service(
-        self, image: str, port: int, limits: Limits, network: str, healthcheck: dict | None, name: str = "service"
+        self,
+        image: str,
+        port: int,
+        limits: Limits,
+        network: str,
+        healthcheck: dict | None,
+        name: str = "service",
+        extra: dict | None = None,
     ):
-        """Start the learner's service with resource limits, its port published on 127.0.0.1 only."""
+        """Start the learner's service with resource limits, its port published on 127.0.0.1 only.
+
+        `extra` adds options of the SDK's `containers.run` (e.g. read_only, tmpfs) for a check's own container.
+        """
         return self.client.containers.run(
             image,
             detach=True,
@@ -252,6 +262,7 @@ class Engine:
             pids_limit=limits.pids,
             security_opt=["no-new-privileges"],
             healthcheck=healthcheck,
+            **(extra or {}),
         )
 
     @staticmethod
