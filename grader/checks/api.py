@@ -17,7 +17,7 @@ import docker.errors
 import requests
 
 from grader.checks.base import Check, Outcome, register
-from grader.checks.http import TIMEOUT_S, call, describe, json_or_none
+from grader.checks.http import TIMEOUT_S, describe, json_or_none, send_malformed
 
 # --- NoBuildToolsInImage ----------------------------------------------------------------------------
 
@@ -339,26 +339,10 @@ class ValidationErrors422(Check):
 
     def run(self, ctx) -> Outcome:
         predict, expected = ctx.spec.http["predict"], int(self.params["status"])
-        base = ctx.service().base_url
-        lines, wrong_statuses, bad = [], [], 0
-        for case in predict["malformed"]:
-            try:
-                reply = call(base, case, predict["path"])
-            except requests.RequestException as err:
-                bad += 1
-                lines.append(f"FAIL {case['name']}: no answer ({type(err).__name__})")
-                continue
-            problem = validation_error_problem(reply.status_code, json_or_none(reply), expected)
-            if problem:
-                bad += 1
-                wrong_statuses.append(reply.status_code)
-            lines.append(f"{'FAIL' if problem else 'ok  '} {case['name']}: {problem or 'as expected'}")
-            lines.append(f"     {describe(reply)}")
-        try:
-            alive = requests.get(base + ctx.spec.ready_path, timeout=TIMEOUT_S).status_code < 500
-        except requests.RequestException:
-            alive = False
-        lines.append(f"{'ok  ' if alive else 'FAIL'} still answering {ctx.spec.ready_path} afterwards")
+        lines, wrong_statuses, alive = send_malformed(
+            ctx, lambda reply: validation_error_problem(reply.status_code, json_or_none(reply), expected)
+        )
+        bad = len(wrong_statuses)
         total = len(predict["malformed"])
         if bad == 0 and alive:
             return Outcome.passed(

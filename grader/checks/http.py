@@ -24,6 +24,35 @@ def json_or_none(reply: requests.Response):
         return None
 
 
+def send_malformed(ctx, judge) -> tuple[list[str], list[int], bool]:
+    """POST each of the spec's malformed cases, then ask the ready path whether the service still answers.
+
+    `judge(reply)` returns what is wrong with a reply, or None. Returns the evidence lines, the statuses
+    of the replies judged wrong (0 for no answer at all), and whether the service still answers.
+    """
+    predict = ctx.spec.http["predict"]
+    base = ctx.service().base_url
+    lines, wrong = [], []
+    for case in predict["malformed"]:
+        try:
+            reply = call(base, case, predict["path"])
+        except requests.RequestException as err:
+            wrong.append(0)
+            lines.append(f"FAIL {case['name']}: no answer ({type(err).__name__})")
+            continue
+        problem = judge(reply)
+        if problem:
+            wrong.append(reply.status_code)
+        lines.append(f"{'FAIL' if problem else 'ok  '} {case['name']}: {problem or 'as expected'}")
+        lines.append(f"     {describe(reply)}")
+    try:
+        alive = requests.get(base + ctx.spec.ready_path, timeout=TIMEOUT_S).status_code < 500
+    except requests.RequestException:
+        alive = False
+    lines.append(f"{'ok  ' if alive else 'FAIL'} still answering {ctx.spec.ready_path} afterwards")
+    return lines, wrong, alive
+
+
 def describe(reply: requests.Response) -> str:
     body = reply.text.strip().replace("\n", " ")
     return f"HTTP {reply.status_code}: {body[:160]}"
@@ -88,29 +117,18 @@ class MalformedInputRejected(Check):
     )
 
     def run(self, ctx) -> Outcome:
-        predict = ctx.spec.http["predict"]
-        base = ctx.service().base_url
-        lines, bad = [], 0
-        for case in predict["malformed"]:
-            try:
-                reply = call(base, case, predict["path"])
-            except requests.RequestException as err:
-                bad += 1
-                lines.append(f"FAIL {case['name']}: no answer ({type(err).__name__})")
-                continue
-            ok = 400 <= reply.status_code < 500 and json_or_none(reply) is not None
-            bad += not ok
-            lines.append(f"{'ok  ' if ok else 'FAIL'} {case['name']}: {describe(reply)}")
-        try:
-            alive = requests.get(base + ctx.spec.ready_path, timeout=TIMEOUT_S).status_code < 500
-        except requests.RequestException:
-            alive = False
-        lines.append(f"{'ok  ' if alive else 'FAIL'} still answering {ctx.spec.ready_path} afterwards")
-        if bad == 0 and alive:
-            return Outcome.passed(
-                f"all {len(predict['malformed'])} malformed requests rejected with a 4xx JSON error", "\n".join(lines)
-            )
+        def judge(reply):
+            if not 400 <= reply.status_code < 500:
+                return f"expected a 4xx status, got {reply.status_code}"
+            return None if json_or_none(reply) is not None else "the error body is not JSON"
+
+        lines, wrong, alive = send_malformed(ctx, judge)
+        if not wrong and alive:
+            total = len(ctx.spec.http["predict"]["malformed"])
+            return Outcome.passed(f"all {total} malformed requests rejected with a 4xx JSON error", "\n".join(lines))
         what = (
-            f"{bad} malformed request(s) not rejected with a 4xx JSON error" if bad else "the service stopped answering"
+            f"{len(wrong)} malformed request(s) not rejected with a 4xx JSON error"
+            if wrong
+            else "the service stopped answering"
         )
         return Outcome.failed(what, "\n".join(lines))
