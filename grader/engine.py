@@ -29,6 +29,7 @@ from grader.spec import Limits
 LABEL = "org.mlcontainers.grader"
 STANDIN_LABEL = "org.mlcontainers.standin"
 PING_TIMEOUT_S = 10
+CALL_TIMEOUT_S = 300
 CHUNK = 1 << 20
 
 
@@ -50,6 +51,8 @@ def connect(timeout_s: float = PING_TIMEOUT_S) -> Engine:
     try:
         client = docker.DockerClient(version="auto", timeout=timeout_s, **kwargs_from_env())
         client.ping()
+        # The ping answers fast or never; other calls (removing images, pruning) can take long on a busy engine.
+        client.api.timeout = CALL_TIMEOUT_S
     except docker.errors.DockerException as err:
         text = str(err)
         if "Permission denied" in text:
@@ -354,9 +357,10 @@ class ChunkReader(io.RawIOBase):
 
 
 def _quietly(fn, *args, **kwargs) -> None:
+    """Remove something; a failure to remove one object must not stop the removal of the others."""
     try:
         fn(*args, **kwargs)
-    except docker.errors.NotFound:
-        pass
     except docker.errors.APIError:
-        pass  # something else removed it, or it is in use by another session's image
+        pass  # already gone, or still used by another session's image
+    except requests.exceptions.RequestException:
+        pass  # the engine is too busy to answer now; `python -m grader clean` finds it later by its label
