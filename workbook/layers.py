@@ -18,8 +18,11 @@ import posixpath
 import subprocess
 import tarfile
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TypeVar
+
+T = TypeVar("T")
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"  # "this directory's earlier contents are hidden", written by overlayfs
@@ -97,7 +100,7 @@ def entry_of(member: tarfile.TarInfo) -> Entry | None:
     if base == OPAQUE:
         return Entry(posixpath.dirname(path), "opaque")
     if base.startswith(WHITEOUT):
-        return Entry(posixpath.join(posixpath.dirname(path), base[len(WHITEOUT):]), "whiteout")
+        return Entry(posixpath.join(posixpath.dirname(path), base[len(WHITEOUT) :]), "whiteout")
     if member.isdir():
         return Entry(path, "dir")
     if member.isfile():
@@ -116,13 +119,13 @@ def read_layer(fileobj: IO[bytes], name: str = "") -> Layer:
     return layer
 
 
-def read_saved(stream: IO[bytes]) -> list[Layer]:
-    """The layers, bottom first, of a `docker save` archive read from a stream (legacy or OCI layout).
+def each_saved_layer(stream: IO[bytes], read: Callable[[IO[bytes], str], T]) -> list[T]:
+    """`read(layer_tar, name)` of every layer, bottom first, of a `docker save` archive read from a stream.
 
-    One pass: each layer tar is read as it streams by, and manifest.json (which names the order of
-    the layers and usually comes last) puts them in order at the end.
+    One pass: each layer tar is read as it streams by (legacy or OCI layout), and manifest.json (which
+    names the order of the layers and usually comes last) puts the results in order at the end.
     """
-    found: dict[str, Layer] = {}
+    found: dict[str, T] = {}
     manifest = None
     with tarfile.open(fileobj=stream, mode="r|") as outer:
         for member in outer:
@@ -133,7 +136,7 @@ def read_saved(stream: IO[bytes]) -> list[Layer]:
                 manifest = json.load(outer.extractfile(member))
             elif name.endswith("layer.tar") or name.startswith("blobs/"):
                 try:
-                    found[name] = read_layer(outer.extractfile(member), name)
+                    found[name] = read(outer.extractfile(member), name)
                 except tarfile.ReadError:
                     pass  # an OCI blob that is not a layer (a config or an index)
     if not manifest:
@@ -143,6 +146,11 @@ def read_saved(stream: IO[bytes]) -> list[Layer]:
     if missing:
         raise ValueError(f"manifest.json names layers the archive does not hold: {missing[:3]}")
     return [found[p] for p in order]
+
+
+def read_saved(stream: IO[bytes]) -> list[Layer]:
+    """The layers, bottom first, of a `docker save` archive read from a stream."""
+    return each_saved_layer(stream, read_layer)
 
 
 def read_image(ref: str, show: bool = True) -> list[Layer]:
@@ -220,9 +228,9 @@ def short_instruction(created_by: str, width: int = 60) -> str:
     if not text:
         return "(base image layer)"
     if text.startswith("/bin/sh -c #(nop)"):
-        text = text[len("/bin/sh -c #(nop)"):].strip()
+        text = text[len("/bin/sh -c #(nop)") :].strip()
     elif text.startswith("/bin/sh -c "):
-        text = "RUN " + text[len("/bin/sh -c "):]
+        text = "RUN " + text[len("/bin/sh -c ") :]
     elif text.startswith("|"):  # BuildKit: "|2 ARG=... /bin/sh -c cmd"
         text = "RUN " + text.split("/bin/sh -c ", 1)[-1]
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -10,14 +10,13 @@ in the archive, which is the point.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from workbook.layers import _normalise
+from workbook.layers import _normalise, each_saved_layer
 
 MAX_FILE = 4 * 1024 * 1024  # bytes: larger files are not searched (a secret is small; libraries are big)
 
@@ -60,24 +59,8 @@ def _search_layer(fileobj: IO[bytes], needle: bytes) -> list[tuple[str, str]]:
 
 def find_in_saved(stream: IO[bytes], needle: bytes) -> list[Hit]:
     """Every file in every layer of a `docker save` archive (legacy or OCI layout) containing `needle`."""
-    per_blob: dict[str, list[tuple[str, str]]] = {}
-    manifest = None
-    with tarfile.open(fileobj=stream, mode="r|") as outer:
-        for member in outer:
-            if not member.isfile():
-                continue
-            name = _normalise(member.name)
-            if name == "manifest.json":
-                manifest = json.load(outer.extractfile(member))
-            elif name.endswith("layer.tar") or name.startswith("blobs/"):
-                try:
-                    per_blob[name] = _search_layer(outer.extractfile(member), needle)
-                except tarfile.ReadError:
-                    pass  # an OCI blob that is not a layer (a config or an index)
-    if not manifest:
-        raise ValueError("not a `docker save` archive: no manifest.json in it")
-    order = [_normalise(p) for p in manifest[0]["Layers"]]
-    return [Hit(i, path, line) for i, blob in enumerate(order) for path, line in per_blob.get(blob, [])]
+    per_layer = each_saved_layer(stream, lambda fileobj, name: _search_layer(fileobj, needle))
+    return [Hit(i, path, line) for i, hits in enumerate(per_layer) for path, line in hits]
 
 
 def find_in_image(ref: str, needle: bytes, show: bool = True) -> list[Hit]:
