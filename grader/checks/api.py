@@ -390,6 +390,23 @@ def dev_flags(commands: list[list[str]], forbidden: list[str]) -> list[tuple[str
     return hits
 
 
+def running_commands(ctx, service) -> tuple[list[list[str]], str]:
+    """The command lines of the service container's processes, and where they were read from.
+
+    Without a shell in the image the processes cannot be listed; then the command the image declares
+    (ENTRYPOINT + CMD) stands in for them.
+    """
+    try:
+        code, text = ctx.engine.exec(service.container, ["sh", "-c", LIST_PROCESSES])
+    except docker.errors.APIError:  # no shell in the image
+        code, text = 1, ""
+    commands = command_lines(text) if code == 0 else []
+    if commands:
+        return commands, "the running container's processes"
+    config = ctx.image_config()["Config"]
+    return [(config.get("Entrypoint") or []) + (config.get("Cmd") or [])], "the image's ENTRYPOINT and CMD"
+
+
 @register
 class NoDevServerFlags(Check):
     name = "NoDevServerFlags"
@@ -405,16 +422,7 @@ class NoDevServerFlags(Check):
 
     def run(self, ctx) -> Outcome:
         service = ctx.service()
-        try:
-            code, text = ctx.engine.exec(service.container, ["sh", "-c", LIST_PROCESSES])
-        except docker.errors.APIError:  # no shell in the image
-            code, text = 1, ""
-        commands = command_lines(text) if code == 0 else []
-        where = "the running container's processes"
-        if not commands:  # no shell in the image: judge by the command the image declares
-            config = ctx.image_config()["Config"]
-            commands = [(config.get("Entrypoint") or []) + (config.get("Cmd") or [])]
-            where = "the image's ENTRYPOINT and CMD"
+        commands, where = running_commands(ctx, service)
         hits = dev_flags(commands, list(self.params["forbidden"]))
         shown = "\n".join(" ".join(args) for args in commands)
         if hits:

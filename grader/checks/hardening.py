@@ -10,7 +10,7 @@ import time
 import docker.errors
 import requests
 
-from grader.checks.api import LIST_PROCESSES, command_lines
+from grader.checks.api import running_commands
 from grader.checks.base import Check, Outcome, register
 from grader.checks.filesystem import image_entries
 from grader.checks.http import call, describe, json_or_none
@@ -227,13 +227,12 @@ class ProductionServer(Check):
 
     def run(self, ctx) -> Outcome:
         service = ctx.service()
-        code, text = ctx.engine.exec(service.container, ["sh", "-c", LIST_PROCESSES])
-        commands = command_lines(text) if code == 0 else []
-        shown = "\n".join(" ".join(args) for args in commands) or text
+        commands, where = running_commands(ctx, service)
+        shown = "\n".join(" ".join(args) for args in commands)
         found = servers_running(commands, list(self.params["servers"]))
         if found:
-            return Outcome.passed(f"served by {', '.join(found)}", evidence=shown)
-        return Outcome.failed(f"no {' or '.join(self.params['servers'])} process in the container", evidence=shown)
+            return Outcome.passed(f"served by {', '.join(found)} ({where})", evidence=shown)
+        return Outcome.failed(f"no {' or '.join(self.params['servers'])} process in {where}", evidence=shown)
 
 
 # --- LogsToStdout ----------------------------------------------------------------------------------
