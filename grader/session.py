@@ -91,6 +91,14 @@ class GradingContext:
         """
         copy = self.scratch / name
         shutil.copytree(self.submission, copy, symlinks=True)
+        for rel in self.spec.provided:
+            official = self.spec.path / rel
+            if not (copy / rel).exists() and official.exists():
+                if official.is_dir():
+                    shutil.copytree(official, copy / rel)
+                else:
+                    (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(official, copy / rel)
         return copy
 
     def in_background(self, key: str, job) -> Future:

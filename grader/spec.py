@@ -66,6 +66,9 @@ class LabSpec:
     code_change: str | None = None
     install_step: str = "pip install"
     forbidden_paths: tuple[str, ...] = ()
+    # Large files the lab itself provides (a wheel, say), never part of a learner's submission: each build
+    # copy gets the official lab folder's copy where the submission has none. Not in git, not in starters.
+    provided: tuple[str, ...] = ()
     http: dict[str, Any] = field(default_factory=dict)
     # The checks the lab teaches: the starter must fail exactly these (tests/engine proves it).
     learning_targets: tuple[str, ...] = ()
@@ -118,6 +121,7 @@ def load_spec(path: Path) -> LabSpec:
         limits=_take(raw.pop("limits", None), Limits, f"{path}: limits"),
         budgets=_take(raw.pop("budgets", None), Budgets, f"{path}: budgets"),
         forbidden_paths=tuple(raw.pop("forbidden_paths", ())),
+        provided=tuple(raw.pop("provided", ())),
         learning_targets=tuple(raw.pop("learning_targets", ())),
         dockerfile=build.pop("dockerfile", "Dockerfile"),
         build_timeout_s=float(build.pop("timeout_s", 600)),

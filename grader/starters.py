@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.spec import REPO_ROOT
+from grader.spec import REPO_ROOT, SPEC_FILE, load_spec
 
 START = re.compile(r"^(?P<indent>\s*)# >>> (?P<note>.*)$")
 HINT = re.compile(r"^\s*#   ")
@@ -69,12 +69,14 @@ def starter_text(text: str, where: str = "") -> str:
 
 def generate(solution: Path, starter: Path) -> None:
     """Write the starter of one lab, replacing whatever was there."""
-    if starter.exists():
-        shutil.rmtree(starter)
+    provided = _provided(solution)
+    _clear(starter, keep=provided)
     for path in sorted(solution.rglob("*")):
         rel = path.relative_to(solution)
         if path.is_dir() or SKIP_PARTS & set(rel.parts) or path.suffix == ".pyc":
             continue
+        if any(rel.is_relative_to(p) for p in provided):
+            continue  # the lab provides these itself (make wheels); they are not the learner's to edit
         target = starter / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -86,6 +88,23 @@ def generate(solution: Path, starter: Path) -> None:
             continue
         target.write_text(starter_text(text, str(rel)))
         shutil.copymode(path, target)
+
+
+def _provided(solution: Path) -> list[Path]:
+    """The paths the lab's spec says the lab provides itself (see LabSpec.provided)."""
+    spec_file = solution / SPEC_FILE
+    return [Path(p) for p in load_spec(spec_file).provided] if spec_file.is_file() else []
+
+
+def _clear(starter: Path, keep: list[Path]) -> None:
+    """Remove the old starter, but keep the provided files a make target put there (a wheel is slow to fetch)."""
+    if not starter.exists():
+        return
+    for path in sorted(starter.iterdir()):
+        rel = path.relative_to(starter)
+        if rel in keep:
+            continue
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 def lab_pairs(root: Path = REPO_ROOT) -> list[tuple[Path, Path]]:
@@ -105,14 +124,15 @@ def out_of_date(root: Path = REPO_ROOT) -> list[str]:
         for solution, starter in lab_pairs(root):
             fresh = Path(tmp) / solution.name
             generate(solution, fresh)
-            stale += _differences(fresh, starter, prefix=f"labs/{solution.name}")
+            ignore = [p.name for p in _provided(solution)]
+            stale += _differences(fresh, starter, prefix=f"labs/{solution.name}", ignore=ignore)
     return stale
 
 
-def _differences(a: Path, b: Path, prefix: str) -> list[str]:
+def _differences(a: Path, b: Path, prefix: str, ignore: list[str] = ()) -> list[str]:
     if not b.is_dir():
         return [f"{prefix} (missing)"]
-    cmp = filecmp.dircmp(a, b, ignore=list(SKIP_PARTS))
+    cmp = filecmp.dircmp(a, b, ignore=[*SKIP_PARTS, *ignore])
     found = [f"{prefix}/{n}" for n in cmp.left_only + cmp.right_only + cmp.diff_files + cmp.funny_files]
     for sub in cmp.common_dirs:
         found += _differences(a / sub, b / sub, f"{prefix}/{sub}")
