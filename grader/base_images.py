@@ -14,7 +14,7 @@ from grader.spec import REPO_ROOT, official_specs
 
 RECIPES = REPO_ROOT / "docker" / "standins"
 # Which recipe makes a stand-in for which image: an exact reference first, else by repository name.
-RECIPE_FOR = {"python:3.11": "python-full.sh", "python": "python-slim.sh"}
+RECIPE_FOR = {"python:3.11": "python-full.sh", "python": "python-slim.sh", "redis": "service.sh", "nginx": "service.sh"}
 
 
 def required_images() -> list[str]:

@@ -30,3 +30,20 @@ class PrerequisiteFailed(GraderError):
 
     The check is then reported as skipped with this message rather than failed twice over.
     """
+
+
+class ComposeFileInvalid(InvalidSubmission):
+    """Raised when Compose cannot read a submission's Compose file, or the grader refuses to run it."""
+
+
+class UnsafeSubmission(InvalidSubmission):
+    """Raised when a submission archive or folder cannot be unpacked safely (a path escaping its folder,
+    a device file, a zip bomb, more files or bytes than the limits allow)."""
+
+
+class GradebookError(GraderError):
+    """Raised when the gradebook cannot be opened or read (a bad URL, a missing database driver)."""
+
+
+class RosterError(GraderError):
+    """Raised when a roster file is missing or has no learner id column."""

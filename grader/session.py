@@ -22,12 +22,14 @@ import requests
 from grader import __version__
 from grader.checks import registry
 from grader.checks.base import ERROR, SKIPPED, Outcome
-from grader.engine import BuildResult, Engine, connect
-from grader.errors import EngineUnavailable, GraderError, InvalidSubmission, PrerequisiteFailed
+from grader.compose_file import for_grading, violations
+from grader.engine import BuildResult, ComposeRun, Engine, compose_config, connect
+from grader.errors import ComposeFileInvalid, EngineUnavailable, GraderError, InvalidSubmission, PrerequisiteFailed
 from grader.progress import Progress
 from grader.readiness import Waited, wait_until_answers
 from grader.result import GradeResult, TestResult, submission_digest
 from grader.spec import LabSpec
+from grader.stack import Stack
 
 HEALTHCHECK_INTERVAL_NS = 1_000_000_000  # the grader polls health every second instead of the image's interval
 
@@ -56,6 +58,9 @@ class GradingContext:
         self._config: dict | None = None
         self._service: Service | None = None
         self._network = None
+        self._stack: Stack | None = None
+        self._stack_started: ComposeRun | None = None
+        self._stack_images: list[str] = []
         # Work that checks start in the background once the image is built (a second build, say),
         # so that it overlaps with the runtime checks instead of adding to the total.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grader-background")
@@ -173,11 +178,44 @@ class GradingContext:
             raise PrerequisiteFailed("skipped: the service never answered (see the readiness check)")
         return service
 
+    # --- the Compose stack (labs graded as a stack) ---------------------------------------------------
+    def start_stack(self) -> tuple[Stack, ComposeRun]:
+        """Build and start the submission's stack once; returns it with how `up` went."""
+        if self._stack is None:
+            compose = self.spec.compose
+            folder = self.copy_of_submission("stack")
+            for check in self.checks:
+                check.before_stack(self, folder)
+            config = compose_config(folder, compose.file, project=Stack.project_name(self.engine))
+            grading = for_grading(config, self.engine.labels, self.spec.limits)
+            self._stack = Stack(self.engine, folder, compose, grading)
+            with self.progress.step("Building the stack's images") as step:
+                built = self._stack.build(self.spec.build_timeout_s, on_line=step.update)
+            self.timings["build_s"] = round(built.seconds, 2)
+            if not built.ok:
+                self._stack_started = built
+            else:
+                with self.progress.step("Starting the stack (docker compose up --wait)") as step:
+                    self._stack_started = self._stack.up(on_line=step.update)
+                self._stack_images = self._stack.image_ids()
+                self.timings["ready_s"] = round(self._stack_started.seconds, 2)
+        return self._stack, self._stack_started
+
+    def stack(self) -> Stack:
+        """The running stack; PrerequisiteFailed when it did not come up."""
+        stack, started = self.start_stack()
+        if not started.ok:
+            raise PrerequisiteFailed("skipped: the stack did not come up (see the stack check)")
+        return stack
+
     def image_summary(self) -> dict:
-        """Id, size and layer count of the built image, for the result object; empty if none was built."""
-        if not (self._build and self._build.ok):
+        """Id, size and layer count of the built image (a stack's first built image); empty if none was built."""
+        if self._build and self._build.ok:
+            config = self.image_config()
+        elif self._stack_images:
+            config = self.engine.inspect_image(self._stack_images[0])
+        else:
             return {}
-        config = self.image_config()
         return {
             "id": config["Id"],
             "size_mb": round(config["Size"] / 1e6, 1),
@@ -187,6 +225,8 @@ class GradingContext:
     def close(self) -> dict[str, int]:
         self._cancel.set()  # a background build still running is stopped before its image is cleaned up
         self._pool.shutdown(wait=True)
+        if self._stack is not None:
+            self._stack.down(volumes=True)  # Compose's own order; the label sweep below catches anything left
         shutil.rmtree(self.scratch, ignore_errors=True)
         return self.engine.remove_session()
 
@@ -273,8 +313,28 @@ def grade(
 def _validate(submission: Path, spec: LabSpec) -> None:
     if not submission.is_dir():
         raise InvalidSubmission(f"{submission} is not a folder", hint="pass the folder that holds your Dockerfile")
+    if spec.compose:
+        _validate_compose(submission, spec)
+        return
     if not (submission / spec.dockerfile).is_file():
         raise InvalidSubmission(
             f"no {spec.dockerfile} in {submission}",
             hint=f"lab {spec.id} expects a {spec.dockerfile} at the top of the submission folder",
+        )
+
+
+def _validate_compose(submission: Path, spec: LabSpec) -> None:
+    """Refuse, before anything starts, a Compose file that could reach outside its containers."""
+    if not (submission / spec.compose.file).is_file():
+        raise InvalidSubmission(
+            f"no {spec.compose.file} in {submission}",
+            hint=f"lab {spec.id} expects a {spec.compose.file} at the top of the submission folder",
+        )
+    refused = violations(compose_config(submission, spec.compose.file), submission, spec.compose.allow_gpu)
+    if refused:
+        raise ComposeFileInvalid(
+            "the grader refuses to run this Compose file (nothing was started):\n"
+            + "\n".join(f"  - {r}" for r in refused),
+            hint="a model service needs none of these: remove them. The grader runs learners' stacks on a shared "
+            "machine, so nothing may reach the host's devices, namespaces, files or Docker socket.",
         )

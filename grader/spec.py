@@ -39,6 +39,17 @@ class Budgets:
 
 
 @dataclass(frozen=True)
+class ComposeSpec:
+    """A lab graded as a Compose stack: its file, and the one service a client reaches it through."""
+
+    file: str = "compose.yaml"
+    entry_service: str = "proxy"
+    entry_port: int = 80
+    allow_gpu: bool = False  # a GPU reservation is refused unless the lab is about GPUs
+    up_timeout_s: float = 180
+
+
+@dataclass(frozen=True)
 class CheckSpec:
     """One check selected by the lab, with its points and optional overrides."""
 
@@ -70,6 +81,7 @@ class LabSpec:
     # copy gets the official lab folder's copy where the submission has none. Not in git, not in starters.
     provided: tuple[str, ...] = ()
     http: dict[str, Any] = field(default_factory=dict)
+    compose: ComposeSpec | None = None  # set for a lab whose submission is a Compose stack
     # The checks the lab teaches: the starter must fail exactly these (tests/engine proves it).
     learning_targets: tuple[str, ...] = ()
 
@@ -122,6 +134,7 @@ def load_spec(path: Path) -> LabSpec:
         budgets=_take(raw.pop("budgets", None), Budgets, f"{path}: budgets"),
         forbidden_paths=tuple(raw.pop("forbidden_paths", ())),
         provided=tuple(raw.pop("provided", ())),
+        compose=_take(raw.pop("compose"), ComposeSpec, f"{path}: compose") if "compose" in raw else None,
         learning_targets=tuple(raw.pop("learning_targets", ())),
         dockerfile=build.pop("dockerfile", "Dockerfile"),
         build_timeout_s=float(build.pop("timeout_s", 600)),

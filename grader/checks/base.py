@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from grader.errors import SpecError
@@ -65,6 +66,9 @@ class Check:
 
     def after_build(self, ctx: GradingContext) -> None:
         """Called once the image has built: a check may start slow work in the background here."""
+
+    def before_stack(self, ctx: GradingContext, folder: Path) -> None:
+        """Called before a Compose stack starts from `folder` (a copy): a check may change a file there."""
 
     def run(self, ctx: GradingContext) -> Outcome:
         raise NotImplementedError
