@@ -58,7 +58,7 @@ test-unit: venv ## Run only the tests that need no engine
 
 lint: venv ## Lint the Python code (ruff) and every Dockerfile (hadolint)
 	$(VENV)/bin/ruff check grader workbook tests benchmarks notebooks
-	$(VENV)/bin/hadolint --failure-threshold warning solutions/*/Dockerfile
+	$(VENV)/bin/hadolint --failure-threshold warning $(shell find solutions -name 'Dockerfile*' | sort)
 
 bench: setup ## Benchmarks: cold grade vs regrade, container start-to-ready vs plain process
 	$(PY) benchmarks/bench_grader.py
