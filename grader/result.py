@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,6 +47,8 @@ class GradeResult:
     timings: dict = field(default_factory=dict)
     image: dict = field(default_factory=dict)
     tests: list[TestResult] = field(default_factory=list)
+    # In a learner's view: how many checks marked hidden in the lab's spec were left out (see learner_view).
+    hidden_checks: int = 0
     schema_version: int = SCHEMA_VERSION
 
     @classmethod
@@ -74,6 +77,8 @@ class GradeResult:
         self.status = status
         self.message = message
         self.score = sum(t.score for t in self.tests)
+        if self.tests:  # a check this machine cannot run (no GPU) has no points to give: it leaves the total
+            self.max_score = sum(t.max_score for t in self.tests)
         total = time.monotonic() - started
         self.timings["total_s"] = round(total, 2)
         build_ready = self.timings.get("build_s", 0) + self.timings.get("ready_s", 0)
@@ -82,7 +87,9 @@ class GradeResult:
 
     @property
     def all_passed(self) -> bool:
-        return self.status == "graded" and all(t.status == "passed" for t in self.tests)
+        return self.status == "graded" and all(
+            t.status == "passed" or (t.status == "skipped" and t.max_score == 0) for t in self.tests
+        )
 
     @property
     def exit_code(self) -> int:
@@ -93,6 +100,31 @@ class GradeResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GradeResult:
+        """The inverse of to_dict (a stored result read back); keys it does not know are ignored."""
+        known = {f.name for f in fields(cls)} - {"tests"}
+        test_fields = {f.name for f in fields(TestResult)}
+        result = cls(**{k: v for k, v in data.items() if k in known})
+        result.tests = [TestResult(**{k: v for k, v in t.items() if k in test_fields}) for t in data.get("tests", [])]
+        return result
+
+    def learner_view(self) -> GradeResult:
+        """What the learner may see: the checks marked hidden are left out, and so are their points.
+
+        The score becomes a fraction of the visible maximum, so "all passed" means all the checks shown
+        passed; `hidden_checks` says how many more the instructor grades. The full result is unchanged.
+        """
+        hidden = [t for t in self.tests if t.visibility == "hidden"]
+        if not hidden:
+            return self
+        view = copy.deepcopy(self)
+        view.tests = [t for t in view.tests if t.visibility != "hidden"]
+        view.score = sum(t.score for t in view.tests)
+        view.max_score = self.max_score - sum(t.max_score for t in hidden)
+        view.hidden_checks = self.hidden_checks + len(hidden)
+        return view
 
 
 def submission_digest(folder: Path) -> str:

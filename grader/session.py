@@ -260,7 +260,7 @@ def run_check(check, ctx: GradingContext) -> TestResult:
         category=check.category,
         status=outcome.status,
         score=spec.points if passed else 0,
-        max_score=spec.points,
+        max_score=spec.points if outcome.counted else 0,
         visibility=spec.visibility,
         message=outcome.message,
         hint="" if passed else (outcome.hint or check.learner_hint),

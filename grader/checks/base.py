@@ -23,6 +23,7 @@ class Outcome:
     message: str
     evidence: str = ""
     hint: str | None = None  # overrides the check's default hint when the cause is known
+    counted: bool = True  # False: this machine cannot run the check (no GPU, say): its points leave the total
 
     @classmethod
     def passed(cls, message: str, evidence: str = "") -> Outcome:
@@ -35,6 +36,11 @@ class Outcome:
     @classmethod
     def skipped(cls, message: str) -> Outcome:
         return cls(SKIPPED, message)
+
+    @classmethod
+    def not_applicable(cls, message: str) -> Outcome:
+        """Skipped because this machine lacks what the check needs; not counted for or against anyone."""
+        return cls(SKIPPED, message, counted=False)
 
 
 class Check:

@@ -16,7 +16,10 @@ SPECS = official_specs()
 def test_solution_scores_full_marks(engine, lab_id):
     spec = SPECS[lab_id]
     result = grade(spec.path, spec, engine=engine)
-    assert [(t.id, t.status, t.message) for t in result.tests if t.status != "passed"] == []
+    # Only a check this machine cannot run (no GPU) may be skipped, and then it counts for nothing.
+    not_counted = [t for t in result.tests if t.status == "skipped" and t.max_score == 0]
+    assert all(t.message.startswith("skipped: no GPU runtime") for t in not_counted)
+    assert [(t.id, t.status, t.message) for t in result.tests if t.status != "passed" and t not in not_counted] == []
     assert result.status == "graded" and result.score == result.max_score > 0 and result.exit_code == 0
     assert result.image["size_mb"] > 0
     assert_nothing_left(engine)
