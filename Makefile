@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LAB ?= 01
 
-.PHONY: help setup venv engine images wheels vm-kit doctor lab labs grade check test test-unit lint bench clean
+.PHONY: help setup venv engine images wheels torch vm-kit doctor lab labs grade check test test-unit lint bench clean
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,10 +30,13 @@ images: engine ## Pull every base image the labs need, or build local stand-ins 
 wheels: venv ## Put torch's CPU wheel into lab 07's wheels/ (linked from pip's find-links, else downloaded once)
 	@PYTHON=$(PY) bash docker/torch-wheel.sh
 
+torch: wheels ## The CPU build of torch in .venv, from that wheel (chapter 8 benchmarks it as a plain process)
+	@$(PY) -m pip install --quiet --find-links solutions/07-pytorch-service/wheels torch==2.13.0+cpu 2> >(grep -v "is ignored: it is neither" >&2)
+
 vm-kit: ## Optional: QEMU, busybox and a kernel in .cache/vm for chapter 1's VM boot (installs as root on Debian)
 	@bash docker/vm-kit.sh || echo "[vm-kit] optional: chapter 1 skips its VM boot without it"
 
-setup: images wheels vm-kit ## Everything a fresh machine needs: venv, engine, Compose, base images, torch wheel, VM kit
+setup: images torch vm-kit ## Everything a fresh machine needs: venv, engine, Compose, base images, torch (CPU), VM kit
 
 doctor: venv ## Say what is ready (engine, Compose, BuildKit, base images, GPU, disk) and how to fix the rest
 	@$(PY) -m grader doctor
