@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LAB ?= 01
 
-.PHONY: help setup venv engine images wheels torch vm-kit doctor lab labs grade check test test-unit lint bench clean
+.PHONY: help setup venv engine images wheels torch browser vm-kit doctor lab labs grade check test test-unit lint bench clean
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,10 +33,13 @@ wheels: venv ## Put torch's CPU wheel into lab 07's wheels/ (linked from pip's f
 torch: wheels ## The CPU build of torch in .venv, from that wheel (chapter 8 benchmarks it as a plain process)
 	@$(PY) -m pip install --quiet --find-links solutions/07-pytorch-service/wheels torch==2.13.0+cpu 2> >(grep -v "is ignored: it is neither" >&2)
 
+browser: ## Headless Chromium for the class-report test (installs Debian's chromium as root)
+	@bash docker/chromium.sh
+
 vm-kit: ## Optional: QEMU, busybox and a kernel in .cache/vm for chapter 1's VM boot (installs as root on Debian)
 	@bash docker/vm-kit.sh || echo "[vm-kit] optional: chapter 1 skips its VM boot without it"
 
-setup: images torch vm-kit ## Everything a fresh machine needs: venv, engine, Compose, base images, torch (CPU), VM kit
+setup: images torch browser vm-kit ## Everything a fresh machine needs: venv, engine, Compose, base images, torch (CPU), VM kit
 
 doctor: venv ## Say what is ready (engine, Compose, BuildKit, base images, GPU, disk) and how to fix the rest
 	@$(PY) -m grader doctor
@@ -66,8 +69,9 @@ lint: venv ## Lint the Python code (ruff) and every Dockerfile (hadolint)
 	$(VENV)/bin/ruff check grader workbook tests benchmarks notebooks
 	$(VENV)/bin/hadolint --failure-threshold warning $(shell find solutions -name 'Dockerfile*' | sort)
 
-bench: setup ## Benchmarks: cold grade vs regrade, container start-to-ready vs plain process
+bench: setup ## Benchmarks: grade vs regrade, start-up vs plain process, a class with 2 jobs vs 1
 	$(PY) benchmarks/bench_grader.py
+	$(PY) benchmarks/bench_batch.py
 
 clean: ## Remove what the grader left on the engine, its build cache, and reports
 	-@test -x $(PY) && $(PY) -m grader clean --cache

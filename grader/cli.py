@@ -1,6 +1,9 @@
 """Command line: a thin layer over the grader's Python API.
 
-    python -m grader check DIR [--lab ID] [--json FILE] [--junit FILE] [--gradescope FILE]
+    python -m grader check DIR [--lab ID] [--json FILE] [--junit FILE] [--gradescope FILE] [--instructor]
+    python -m grader batch SUBMISSIONS --lab ID [--jobs N] [--roster CSV] [--gradebook URL] [--out DIR]
+    python -m grader export --lab ID --format csv|gradescope|prairielearn|junit [--gradebook URL] [--out DIR]
+    python -m grader report --lab ID [--gradebook URL] [--out FILE]
     python -m grader solutions
     python -m grader starters [--check]
     python -m grader doctor
@@ -8,6 +11,9 @@
     python -m grader clean [--cache]
 
 Exit codes of `check`: 0 every check passed, 1 some failed, 2 the submission could not be graded.
+`check` shows what the learner may see: checks the lab marks hidden are left out (--instructor shows them).
+Exit codes of `batch`: 0 every submission was graded, 1 some could not be graded or timed out, 2 the batch
+could not start, 130 interrupted (results so far are kept; the same command resumes).
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from grader import __version__, base_images, exporters, starters
+from grader import __version__, base_images, class_report, exporters, starters
+from grader.batch import lab_spec, out_dir, run_batch
+from grader.batch.outputs import FORMATS, write_exports
 from grader.doctor import diagnose
 from grader.engine import connect
 from grader.errors import GraderError
+from grader.gradebook import DEFAULT_URL, Gradebook
 from grader.progress import Progress
 from grader.report import print_report
 from grader.session import grade
@@ -40,11 +49,85 @@ def cmd_check(args: argparse.Namespace) -> int:
     result = grade(
         Path(args.dir), spec, learner=args.learner or "", progress=Progress(quiet=args.quiet), timeout_s=args.timeout
     )
+    shown = result if args.instructor else result.learner_view()
     for fmt in ("json", "junit", "gradescope"):
         if getattr(args, fmt):
-            exporters.write(result, fmt, Path(getattr(args, fmt)))
-    print_report(result, console)
-    return result.exit_code
+            exporters.write(shown, fmt, Path(getattr(args, fmt)))
+    print_report(shown, console)
+    return shown.exit_code
+
+
+BATCH_DEFAULTS = run_batch.__kwdefaults__
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Grade a class: every submission in a folder, into the gradebook; then exports, feedback, report."""
+    summary = run_batch(
+        submissions=Path(args.submissions),
+        lab=args.lab,
+        jobs=args.jobs,
+        roster=Path(args.roster) if args.roster else None,
+        gradebook=args.gradebook,
+        out=Path(args.out) if args.out else None,
+        timeout_s=args.timeout,
+        quiet=args.quiet,
+    )
+    if summary.interrupted:
+        console.print(
+            f"[yellow]Interrupted; everything the grader started was removed. {len(summary.graded)} result(s) are "
+            "kept in the gradebook: run the same command again to grade the rest.[/]",
+            soft_wrap=True,
+        )
+        return summary.exit_code
+    counts = {s: summary.count(s) for s in ("graded", "timeout", "invalid", "error")}
+    reused = sum(1 for g in summary.graded if g.reused)
+    console.print(
+        f"Lab {summary.lab}: {len(summary.graded)} submissions in {summary.seconds:.0f}s: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        + (f" ({reused} answered from the gradebook)" if reused else ""),
+        soft_wrap=True,  # one line in a log, however long
+    )
+    for problem in summary.problems:
+        console.print(f"[red]not stored:[/] {problem}", soft_wrap=True)
+    if summary.out:
+        console.print(f"Grades, feedback, exports and the class report: {summary.out}/", soft_wrap=True)
+    return summary.exit_code
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    spec = lab_spec(args.lab)
+    book = Gradebook(args.gradebook)
+    try:
+        if not book.summaries(spec.id):
+            console.print(f"[red]The gradebook has nothing for lab {spec.id}.[/] Grade the class with 'batch' first.")
+            return 2
+        out = Path(args.out) if args.out else out_dir(spec.id)
+        files = write_exports(book, spec.id, out, (args.format,), max_score=sum(c.points for c in spec.checks))
+    finally:
+        book.close()
+    console.print(f"Wrote {len(files)} file(s) under {out}/" + (f": {files[0]}" if len(files) == 1 else ""))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    spec = lab_spec(args.lab)
+    book = Gradebook(args.gradebook)
+    try:
+        if not book.summaries(spec.id):
+            console.print(f"[red]The gradebook has nothing for lab {spec.id}.[/] Grade the class with 'batch' first.")
+            return 2
+        path = class_report.write(book, spec.id, Path(args.out or out_dir(spec.id) / "class-report.html"), spec)
+    finally:
+        book.close()
+    console.print(f"Class report: {path}")
+    return 0
 
 
 def cmd_solutions(args: argparse.Namespace) -> int:
@@ -129,8 +212,47 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--timeout", type=float, default=1800, help="stop grading after this many seconds (default 1800)"
     )
+    check.add_argument(
+        "--instructor", action="store_true", help="also show (and export) the checks the lab hides from learners"
+    )
     check.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     check.set_defaults(func=cmd_check)
+
+    batch = sub.add_parser("batch", help="grade a class: every submission in a folder, into the gradebook")
+    batch.add_argument("submissions", help="folder with one folder, zip/tar archive or git repository per learner")
+    batch.add_argument("--lab", required=True, help="lab id (e.g. 01)")
+    batch.add_argument(
+        "--jobs",
+        type=_at_least_one,
+        default=BATCH_DEFAULTS["jobs"],
+        help="submissions graded at a time (default %(default)s)",
+    )
+    batch.add_argument("--roster", metavar="CSV", help="learners: id[,first_name,last_name,email,submission]")
+    batch.add_argument(
+        "--gradebook", metavar="URL", default=DEFAULT_URL, help="database URL of the gradebook (default %(default)s)"
+    )
+    batch.add_argument("--out", metavar="DIR", help="where grades, feedback and exports go (default reports/LAB/)")
+    batch.add_argument(
+        "--timeout",
+        type=float,
+        default=BATCH_DEFAULTS["timeout_s"],
+        help="stop grading one submission after this many seconds (default %(default)g)",
+    )
+    batch.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    batch.set_defaults(func=cmd_batch)
+
+    export = sub.add_parser("export", help="write grades from the gradebook in a platform's format")
+    export.add_argument("--lab", required=True, help="lab id (e.g. 01)")
+    export.add_argument("--format", required=True, choices=FORMATS)
+    export.add_argument("--gradebook", metavar="URL", default=DEFAULT_URL, help="default %(default)s")
+    export.add_argument("--out", metavar="DIR", help="default reports/LAB/")
+    export.set_defaults(func=cmd_export)
+
+    report = sub.add_parser("report", help="write the class report (one HTML page) from the gradebook")
+    report.add_argument("--lab", required=True, help="lab id (e.g. 01)")
+    report.add_argument("--gradebook", metavar="URL", default=DEFAULT_URL, help="default %(default)s")
+    report.add_argument("--out", metavar="FILE", help="default reports/LAB/class-report.html")
+    report.set_defaults(func=cmd_report)
 
     solutions = sub.add_parser("solutions", help="grade every lab's reference solution and print a score table")
     solutions.add_argument("-q", "--quiet", action="store_true", help="no progress output")

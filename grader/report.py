@@ -28,7 +28,8 @@ def print_report(result: GradeResult, console: Console | None = None) -> None:
     table.add_column("Points", justify="right", no_wrap=True)
     table.add_column("Result")
     for t in result.tests:
-        table.add_row(MARKS.get(t.status, t.status), t.name, f"{t.score:g}/{t.max_score:g}", t.message)
+        name = t.name + (" [dim](hidden from learners)[/]" if t.visibility == "hidden" else "")
+        table.add_row(MARKS.get(t.status, t.status), name, f"{t.score:g}/{t.max_score:g}", t.message)
     console.print(table)
     todo = [t for t in result.tests if t.status != "passed" and (t.hint or t.evidence)]
     for t in todo:
@@ -39,7 +40,15 @@ def print_report(result: GradeResult, console: Console | None = None) -> None:
             console.print(f"[cyan]  Hint:[/] {_indent(t.hint).lstrip()}")
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     colour = "green" if result.all_passed else "yellow"
-    console.print(f"\n[bold {colour}]Score: {result.score:g}/{result.max_score:g}[/]  [dim]({timings})[/]")
+    of_what = " (the checks shown)" if result.hidden_checks else ""
+    console.print(f"\n[bold {colour}]Score: {result.score:g}/{result.max_score:g}{of_what}[/]  [dim]({timings})[/]")
+    if result.hidden_checks:
+        # Never let "all passed" read as the final grade when the instructor grades more than was shown.
+        n = result.hidden_checks
+        console.print(
+            f"{n} more check{'s are' if n > 1 else ' is'} hidden: your instructor grades "
+            f"{'them' if n > 1 else 'it'} too, so your final score can be lower."
+        )
     if result.status == "timeout":
         console.print("[red]Grading stopped at its time limit; the checks after it were not run.[/]")
 

@@ -115,11 +115,11 @@ def test_the_health_fields_can_be_renamed_and_nested():
 
 
 def test_the_probe_runs_where_torch_is_missing_and_reports_that():
-    # The grader's own Python has no torch: the probe must still print its report, with the error.
-    out = subprocess.run([sys.executable, "-c", TORCH_PROBE], capture_output=True, text=True, timeout=60).stdout
+    # A Python without site-packages (-S) has no torch: the probe must still print its report, with the error.
+    out = subprocess.run([sys.executable, "-S", "-c", TORCH_PROBE], capture_output=True, text=True, timeout=60).stdout
     report = probe_report(out)
     assert report is not None and "ModuleNotFoundError" in report["error"]
-    assert any(d.startswith("docker==") for d in report["distributions"])
+    assert isinstance(report["distributions"], list)
     assert cpu_only_problems(report, ["nvidia-*"])[0].startswith("torch does not import in the image")
 
 

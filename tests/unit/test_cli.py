@@ -180,3 +180,182 @@ def test_a_subcommand_is_required(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main([])
     assert exit_.value.code == 2
+
+
+# --- what a learner sees ------------------------------------------------------------------------------------
+
+
+def with_hidden_check(result: GradeResult) -> GradeResult:
+    result.tests.append(CheckResult("H", "Secret check", "x", "failed", 0, 5, "hidden", "hidden finding", hint="h"))
+    result.max_score += 5
+    return result
+
+
+def test_check_leaves_hidden_checks_out_of_the_learner_view(calls, spec, tmp_path, capsys):
+    calls.result = with_hidden_check(prepared(spec, "passed", "passed"))
+    out_json = tmp_path / "out" / "result.json"
+    assert cli.main(["check", str(tmp_path), "--lab", "01", "-q", "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "Secret check" not in out and "hidden finding" not in out
+    assert "Score: 2/" in out and "1 more check is hidden" in out
+    data = json.loads(out_json.read_text())
+    assert [t["id"] for t in data["tests"]] == ["C0", "C1"]
+    assert data["hidden_checks"] == 1
+
+
+def test_check_instructor_shows_everything(calls, spec, tmp_path, capsys):
+    calls.result = with_hidden_check(prepared(spec, "passed", "passed"))
+    assert cli.main(["check", str(tmp_path), "--lab", "01", "-q", "--instructor"]) == 1
+    assert "Secret check" in capsys.readouterr().out
+
+
+# --- batch, export, report ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def batch_calls(monkeypatch):
+    """Replace grader.cli.run_batch; the test sets `batch_calls.summary` and reads `batch_calls.kwargs`."""
+    from grader.batch import BatchSummary
+
+    class BatchCalls:
+        kwargs: dict = {}
+        summary = BatchSummary("01", [])
+
+    def fake_run_batch(**kwargs):
+        BatchCalls.kwargs = kwargs
+        return BatchCalls.summary
+
+    monkeypatch.setattr(cli, "run_batch", fake_run_batch)
+    return BatchCalls
+
+
+def graded(spec, learner, *statuses, status="graded", reused=False):
+    from grader.batch import Graded
+    from grader.batch.roster import Submission
+
+    result = prepared(spec, *statuses, status=status, message="why" if status != "graded" else "")
+    result.submission["learner"] = learner
+    return Graded(Submission(f"{learner}.zip", Path(f"/class/{learner}.zip"), "zip", learner), result, 1, reused)
+
+
+def test_batch_passes_its_options_and_defaults_through(batch_calls, tmp_path):
+    assert cli.main(["batch", str(tmp_path), "--lab", "01"]) == 0
+    kwargs = batch_calls.kwargs
+    assert kwargs["submissions"] == tmp_path and kwargs["lab"] == "01"
+    assert kwargs["jobs"] == cli.BATCH_DEFAULTS["jobs"]
+    assert kwargs["timeout_s"] == cli.BATCH_DEFAULTS["timeout_s"]
+    assert kwargs["gradebook"] == cli.DEFAULT_URL
+    assert kwargs["roster"] is None and kwargs["out"] is None and kwargs["quiet"] is False
+    cli.main(
+        [
+            "batch",
+            str(tmp_path),
+            "--lab",
+            "1",
+            "--jobs",
+            "3",
+            "--roster",
+            "r.csv",
+            "--gradebook",
+            "sqlite:///x.sqlite",
+            "--out",
+            "o",
+            "--timeout",
+            "90",
+            "-q",
+        ]
+    )
+    kwargs = batch_calls.kwargs
+    assert (kwargs["lab"], kwargs["jobs"], kwargs["roster"], kwargs["gradebook"], kwargs["out"]) == (
+        "1",
+        3,
+        Path("r.csv"),
+        "sqlite:///x.sqlite",
+        Path("o"),
+    )
+    assert kwargs["timeout_s"] == 90 and kwargs["quiet"]
+
+
+def test_batch_jobs_must_be_positive(batch_calls, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["batch", str(tmp_path), "--lab", "01", "--jobs", "0"])
+    assert "must be 1 or more" in capsys.readouterr().err
+
+
+def test_batch_exit_codes_and_summary(batch_calls, spec, tmp_path, capsys):
+    from grader.batch import BatchSummary
+
+    batch_calls.summary = BatchSummary(
+        "01",
+        [graded(spec, "ada", "passed"), graded(spec, "bob", "failed", reused=True)],
+        out=Path("reports/01"),
+    )
+    assert cli.main(["batch", str(tmp_path), "--lab", "01"]) == 0  # failing learners are not a failed batch
+    out = capsys.readouterr().out
+    assert "2 submissions" in out and "2 graded" in out and "1 answered from the gradebook" in out
+    assert "reports/01/" in out
+
+    batch_calls.summary = BatchSummary("01", [graded(spec, "ada", "passed"), graded(spec, "eve", status="invalid")])
+    assert cli.main(["batch", str(tmp_path), "--lab", "01"]) == 1
+    assert "1 invalid" in capsys.readouterr().out
+
+    batch_calls.summary = BatchSummary("01", [graded(spec, "ada", "passed")], interrupted=True)
+    assert cli.main(["batch", str(tmp_path), "--lab", "01"]) == 130
+    assert "run the same command again" in capsys.readouterr().out
+
+
+def test_batch_that_cannot_start_exits_2(monkeypatch, tmp_path, capsys):
+    def no_engine(**kwargs):
+        raise EngineUnavailable("no Docker engine is running", hint="start an engine with 'make engine'")
+
+    monkeypatch.setattr(cli, "run_batch", no_engine)
+    assert cli.main(["batch", str(tmp_path), "--lab", "01"]) == 2
+    assert "make engine" in capsys.readouterr().out
+
+
+def test_batch_of_an_unknown_lab_exits_2(tmp_path, capsys):
+    assert cli.main(["batch", str(tmp_path), "--lab", "99"]) == 2
+    assert "unknown lab '99'" in capsys.readouterr().out
+
+
+def filled_gradebook(tmp_path, spec) -> str:
+    from grader.gradebook import Gradebook
+
+    url = f"sqlite:///{tmp_path}/gb.sqlite"
+    book = Gradebook(url)
+    for learner, statuses in (("ada", ("passed", "passed")), ("bob", ("passed", "failed"))):
+        result = prepared(spec, *statuses)
+        result.submission.update(learner=learner, sha256=learner)
+        book.record(result, submission=learner, source="folder", grading_key="k", timeout_s=600)
+    book.close()
+    return url
+
+
+@pytest.mark.parametrize(
+    "fmt, files",
+    [
+        ("csv", ["grades.csv"]),
+        ("gradescope", ["gradescope/ada/results.json", "gradescope/bob/results.json"]),
+        ("prairielearn", ["prairielearn/ada/results.json", "prairielearn/bob/results.json"]),
+        ("junit", ["junit/ada.xml", "junit/bob.xml"]),
+    ],
+)
+def test_export_writes_one_format_from_the_gradebook(spec, tmp_path, fmt, files):
+    url = filled_gradebook(tmp_path, spec)
+    out = tmp_path / "out"
+    assert cli.main(["export", "--lab", "01", "--format", fmt, "--gradebook", url, "--out", str(out)]) == 0
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == files
+
+
+def test_export_and_report_of_an_empty_gradebook_exit_2(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/empty.sqlite"
+    assert cli.main(["export", "--lab", "01", "--format", "csv", "--gradebook", url]) == 2
+    assert cli.main(["report", "--lab", "01", "--gradebook", url]) == 2
+    assert "nothing for lab 01" in capsys.readouterr().out
+
+
+def test_report_writes_the_class_page(spec, tmp_path):
+    url = filled_gradebook(tmp_path, spec)
+    page = tmp_path / "report.html"
+    assert cli.main(["report", "--lab", "01", "--gradebook", url, "--out", str(page)]) == 0
+    assert "Pass rate per check" in page.read_text()

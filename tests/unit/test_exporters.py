@@ -81,8 +81,10 @@ def all_passed(spec) -> list[CheckResult]:
 
 
 def test_start_and_finish_fill_in_the_summary(spec):
-    result = make_result(spec, make_tests())
-    assert result.max_score == sum(c.points for c in spec.checks)
+    tests = make_tests()
+    result = make_result(spec, tests)
+    # The total is what the checks graded could give (a check this machine cannot run gives none).
+    assert result.max_score == sum(t.max_score for t in tests)
     assert result.score == 3
     assert result.status == "graded"
     assert result.submission["lab"] == "01"
@@ -226,3 +228,96 @@ def test_write_creates_parent_folders(spec, tmp_path, fmt):
     path = tmp_path / "out" / "deeper" / f"result.{fmt}"
     exporters.write(result, fmt, path)
     assert path.read_text() == exporters.WRITERS[fmt](result)
+
+
+# --- PrairieLearn ------------------------------------------------------------------------------------------
+
+
+def test_prairielearn_score_is_a_fraction_and_hidden_details_are_withheld(spec):
+    result = make_result(spec, make_tests())
+    data = json.loads(exporters.to_prairielearn(result))
+    assert data["gradable"] is True
+    assert data["score"] == round(3 / result.max_score, 4)
+    assert data["message"] == f"Lab 01: 3/{result.max_score:g}"
+    tests = data["tests"]
+    assert [(t["name"], t["points"], t["max_points"]) for t in tests] == [
+        ("Image builds", 3, 3),
+        ("Runs as a non-root user", 0, 2),
+        ("HEALTHCHECK reports healthy", 0, 2),
+        ("/health answers 200 with JSON", 0, 1),
+    ]
+    assert set(tests[0]) == {"name", "description", "points", "max_points", "message", "output"}
+    assert tests[1]["message"].startswith("processes run as root") and "Hint: Create a user" in tests[1]["message"]
+    assert tests[1]["output"] == "id -u printed 0"
+    hidden = tests[2]  # its points count, its details are not shown (PrairieLearn shows every test)
+    assert hidden["message"] == exporters.HIDDEN_MESSAGE and hidden["output"] == ""
+
+
+@pytest.mark.parametrize("status", ["invalid", "error"])
+def test_prairielearn_ungradable_costs_no_attempt(spec, status):
+    message = "no Dockerfile in ada.zip\nHint: lab 01 expects a Dockerfile"
+    data = json.loads(exporters.to_prairielearn(make_result(spec, [], status=status, message=message)))
+    assert data == {
+        "gradable": False,
+        "format_errors": ["no Dockerfile in ada.zip", "Hint: lab 01 expects a Dockerfile"],
+        "message": "no Dockerfile in ada.zip",
+    }
+
+
+def test_prairielearn_timeout_is_gradable_and_says_so(spec):
+    data = json.loads(exporters.to_prairielearn(make_result(spec, make_tests(), status="timeout")))
+    assert data["gradable"] is True
+    assert "time limit" in data["message"]
+
+
+def test_prairielearn_output_is_cut_to_stay_under_its_size_limit(spec):
+    tests = make_tests()
+    tests[1].evidence = "x" * 500_000
+    data = exporters.to_prairielearn(make_result(spec, tests))
+    assert len(data) < 100_000
+
+
+# --- CSV ---------------------------------------------------------------------------------------------------
+
+
+def test_csv_rows(spec):
+    import csv
+    import io
+
+    graded = make_result(spec, make_tests())
+    invalid = make_result(spec, [], status="invalid", message="no Dockerfile in bob.zip\nHint: ...")
+    rows = [
+        exporters.csv_row(
+            graded,
+            lab="01",
+            learner="ada",
+            attempts=2,
+            status="graded",
+            last_submitted="2026-01-05T10:00:00+00:00",
+            person={"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org"},
+        ),
+        exporters.csv_row(invalid, lab="01", learner="bob", attempts=0, status="invalid"),
+        exporters.csv_row(None, lab="01", learner="=HYPERLINK(1)", attempts=0, status="missing"),
+    ]
+    parsed = list(csv.DictReader(io.StringIO(exporters.to_csv(rows))))
+    assert list(parsed[0]) == list(exporters.CSV_COLUMNS)
+    assert parsed[0] == {
+        "lab": "01",
+        "learner": "ada",
+        "last_name": "Lovelace",
+        "first_name": "Ada",
+        "email": "ada@example.org",
+        "last_submitted": "2026-01-05T10:00:00+00:00",
+        "attempts": "2",
+        "status": "graded",
+        "score": "3",
+        "max_score": f"{graded.max_score:g}",
+        "message": "",
+    }
+    assert (parsed[1]["status"], parsed[1]["score"], parsed[1]["message"]) == (
+        "invalid",
+        "",
+        "no Dockerfile in bob.zip",
+    )
+    assert parsed[2]["learner"] == "'=HYPERLINK(1)"  # a spreadsheet shows it, never runs it
+    assert (parsed[2]["status"], parsed[2]["score"], parsed[2]["max_score"]) == ("missing", "", "")

@@ -29,11 +29,13 @@ def saved(layers: list[dict[str, bytes]]) -> io.BytesIO:
 
 
 def test_finds_a_file_deleted_in_a_later_layer():
-    archive = saved([
-        {"usr/lib/x.so": b"nothing here"},
-        {"app/secret.txt": b"header\nAPI_KEY=sk-demo-123\n"},
-        {"app/.wh.secret.txt": b""},
-    ])
+    archive = saved(
+        [
+            {"usr/lib/x.so": b"nothing here"},
+            {"app/secret.txt": b"header\nAPI_KEY=sk-demo-123\n"},
+            {"app/.wh.secret.txt": b""},
+        ]
+    )
     hits = find_in_saved(archive, b"sk-demo")
     assert [(h.layer, h.path, h.line) for h in hits] == [(1, "app/secret.txt", "API_KEY=sk-demo-123")]
 
