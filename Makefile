@@ -7,8 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LAB ?= 01
+WORKSHOP ?= workshop
 
-.PHONY: help setup venv engine images wheels torch browser vm-kit doctor lab labs grade check test test-unit lint bench clean
+.PHONY: help setup venv engine images wheels torch browser vm-kit doctor lab labs grade check test test-unit lint bench workshop-pack workshop-load workshop-unload clean
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +73,15 @@ lint: venv ## Lint the Python code (ruff) and every Dockerfile (hadolint)
 bench: setup ## Benchmarks: grade vs regrade, start-up vs plain process, a class with 2 jobs vs 1
 	$(PY) benchmarks/bench_grader.py
 	$(PY) benchmarks/bench_batch.py
+
+workshop-pack: images wheels ## Write every image and Python package the labs need into $(WORKSHOP)/ (for a room with no network)
+	@$(PY) -m grader workshop pack $(WORKSHOP)
+
+workshop-load: engine ## On a learner's machine: load $(WORKSHOP)/; every lab then builds and grades with no network
+	@$(PY) -m grader workshop load $(WORKSHOP)
+
+workshop-unload: venv ## Stop the workshop's wheelhouse and put the original base images back
+	@$(PY) -m grader workshop unload $(WORKSHOP)
 
 clean: ## Remove what the grader left on the engine, its build cache, and reports
 	-@test -x $(PY) && $(PY) -m grader clean --cache

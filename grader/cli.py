@@ -9,6 +9,8 @@
     python -m grader doctor
     python -m grader images
     python -m grader clean [--cache]
+    python -m grader workshop pack|load|unload [FOLDER]
+    python -m grader ci-template --lab ID --course-repo OWNER/NAME [--ref REF]
 
 Exit codes of `check`: 0 every check passed, 1 some failed, 2 the submission could not be graded.
 `check` shows what the learner may see: checks the lab marks hidden are left out (--instructor shows them).
@@ -25,9 +27,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from grader import __version__, base_images, class_report, exporters, starters
+from grader import __version__, base_images, class_report, exporters, starters, workshop
 from grader.batch import lab_spec, out_dir, run_batch
 from grader.batch.outputs import FORMATS, write_exports
+from grader.ci_template import render as render_ci_template
 from grader.doctor import diagnose
 from grader.engine import connect
 from grader.errors import GraderError
@@ -195,6 +198,32 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workshop(args: argparse.Namespace) -> int:
+    engine = connect()
+    folder = Path(args.folder)
+    say = lambda text: console.print(f"\\[workshop] {text}")  # noqa: E731
+    if args.action == "pack":
+        manifest = workshop.pack(folder, engine, say=say)
+        console.print(
+            f"Packed {len(manifest['images'])} images and {manifest['projects']} Python projects into {folder}/. "
+            f"On each learner's machine: make workshop-load WORKSHOP={folder}"
+        )
+    elif args.action == "load":
+        workshop.load(folder, engine, say=say)
+        console.print(
+            "Loaded. Every lab now builds from the wheelhouse, with no network: `make check LAB=NN`, or by hand "
+            f"`docker build --network {workshop.WORKSHOP_NETWORK} ...`. Undo with: make workshop-unload"
+        )
+    else:
+        workshop.unload(folder, engine, say=say)
+    return 0
+
+
+def cmd_ci_template(args: argparse.Namespace) -> int:
+    print(render_ci_template(args.lab, args.course_repo, args.ref), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m grader", description="Grade model-container labs on a real Docker engine."
@@ -267,6 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
     clean = sub.add_parser("clean", help="remove everything the grader left on the engine")
     clean.add_argument("--cache", action="store_true", help="also remove the build cache (dangling images)")
     clean.set_defaults(func=cmd_clean)
+
+    shop = sub.add_parser("workshop", help="pack everything the labs need for a room with no network, or load it")
+    shop.add_argument("action", choices=["pack", "load", "unload"])
+    shop.add_argument("folder", nargs="?", default="workshop", help="the pack's folder (default %(default)s)")
+    shop.set_defaults(func=cmd_workshop)
+
+    ci = sub.add_parser("ci-template", help="print a GitHub Actions workflow that grades a learner's repository")
+    ci.add_argument("--lab", required=True, help="lab id (e.g. 01)")
+    ci.add_argument("--course-repo", required=True, metavar="OWNER/NAME", help="this course's GitHub repository")
+    ci.add_argument("--ref", default="main", help="the course's tag or commit to grade with (default %(default)s)")
+    ci.set_defaults(func=cmd_ci_template)
     return parser
 
 

@@ -76,7 +76,11 @@ class GradingConfig:
 
 
 def for_grading(
-    config: dict, labels: dict[str, str], limits: Limits, healthcheck_interval: str = "1s"
+    config: dict,
+    labels: dict[str, str],
+    limits: Limits,
+    healthcheck_interval: str = "1s",
+    build_network: str | None = None,
 ) -> GradingConfig:
     """The configuration the grader runs: the learner's stack, within the grader's limits and labels."""
     config = copy.deepcopy(config)
@@ -86,6 +90,8 @@ def for_grading(
         service["labels"] = {**(service.get("labels") or {}), **labels}
         if service.get("build"):
             service["build"]["labels"] = {**(service["build"].get("labels") or {}), **labels}
+            if build_network:  # a workshop's wheelhouse network (see grader/workshop.py)
+                service["build"]["network"] = build_network
             built.append(name)
         service["cpus"] = limits.cpus
         service["mem_limit"] = f"{limits.memory_mb}m"

@@ -31,6 +31,9 @@ from grader.spec import Limits
 # of its own, and a second label would leave a labeled intermediate image behind.
 LABEL = "org.mlcontainers.grader"
 STANDIN_LABEL = "org.mlcontainers.standin"
+# A workshop pack's wheelhouse runs on this network; builds join it when it exists (see grader/workshop.py).
+WORKSHOP_LABEL = "org.mlcontainers.workshop"
+WORKSHOP_NETWORK = "grader-workshop"
 PING_TIMEOUT_S = 10
 CALL_TIMEOUT_S = 300
 CHUNK = 1 << 20
@@ -133,6 +136,7 @@ class Engine:
         api = docker.APIClient(version="auto", timeout=timeout_s + 30, **kwargs_from_env())
         result = BuildResult(ok=False, image_id=None, seconds=0.0)
         start = time.monotonic()
+        network = self.build_network()
 
         def stream() -> None:
             try:
@@ -144,6 +148,7 @@ class Engine:
                     rm=True,
                     forcerm=True,
                     decode=True,
+                    network_mode=network,
                 ):
                     if "stream" in chunk:
                         for line in chunk["stream"].splitlines():
@@ -189,6 +194,58 @@ class Engine:
         result.seconds = time.monotonic() - start
         result.ok = result.image_id is not None and not result.error
         return result
+
+    def build_network(self) -> str | None:
+        """The workshop's network when a workshop pack is loaded here (builds install from its wheelhouse)."""
+        found = self.client.networks.list(names=[WORKSHOP_NETWORK], filters={"label": WORKSHOP_LABEL})
+        return WORKSHOP_NETWORK if found else None
+
+    # --- workshop packs (grader/workshop.py) ----------------------------------------------------------
+    def save_images(self, refs: list[str], path: Path) -> None:
+        """`docker save` several images into one archive (the SDK saves one image at a time)."""
+        proc = subprocess.run(["docker", "save", "--output", str(path), *refs], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise EngineUnavailable(f"docker save failed: {proc.stderr.strip()}")
+
+    def load_images(self, path: Path) -> None:
+        with open(path, "rb") as archive:
+            self.client.images.load(archive)
+
+    def tag_build(self, context: Path, tag: str, labels: dict[str, str]) -> None:
+        """A small build of `context` tagged `tag` (the workshop's pip configuration on a base image)."""
+        self.client.images.build(path=str(context), tag=tag, labels=labels, rm=True, forcerm=True, pull=False)
+
+    def start_wheelhouse(self, folder: Path, name: str, alias: str, port: int, timeout_s: float = 30) -> None:
+        """Serve `folder` over HTTP on the workshop network, reachable as http://ALIAS:PORT/ from builds."""
+        self.stop_wheelhouse(name)
+        labels = {WORKSHOP_LABEL: "true"}
+        # Internal: builds on this network reach the wheelhouse and nothing else, the internet included.
+        self.client.networks.create(WORKSHOP_NETWORK, driver="bridge", internal=True, labels=labels)
+        container = self.client.containers.create(
+            "python:3.11-slim",
+            ["python", "-m", "http.server", str(port), "--directory", "/wheelhouse"],
+            name=name,
+            labels=labels,
+            user="65534:65534",
+            volumes={str(folder): {"bind": "/wheelhouse", "mode": "ro"}},
+            restart_policy={"Name": "unless-stopped"},
+            network=WORKSHOP_NETWORK,
+            networking_config={WORKSHOP_NETWORK: self.client.api.create_endpoint_config(aliases=[alias])},
+        )
+        container.start()
+        probe = ["python", "-c", f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/simple/')"]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.exec(container, probe)[0] == 0:
+                return
+            time.sleep(0.2)
+        raise EngineUnavailable(f"the wheelhouse did not answer within {timeout_s:.0f}s: {self.logs_tail(container)}")
+
+    def stop_wheelhouse(self, name: str) -> None:
+        for c in self.client.containers.list(all=True, filters={"name": name, "label": WORKSHOP_LABEL}):
+            _quietly(c.remove, force=True)
+        for n in self.client.networks.list(names=[WORKSHOP_NETWORK], filters={"label": WORKSHOP_LABEL}):
+            _quietly(n.remove)
 
     # --- running ----------------------------------------------------------------------------------
     def run_once(self, image: str, entrypoint: list[str], timeout_s: float = 30) -> tuple[int, str]:

@@ -187,7 +187,9 @@ class GradingContext:
             for check in self.checks:
                 check.before_stack(self, folder)
             config = compose_config(folder, compose.file, project=Stack.project_name(self.engine))
-            grading = for_grading(config, self.engine.labels, self.spec.limits)
+            grading = for_grading(
+                config, self.engine.labels, self.spec.limits, build_network=self.engine.build_network()
+            )
             self._stack = Stack(self.engine, folder, compose, grading)
             with self.progress.step("Building the stack's images") as step:
                 built = self._stack.build(self.spec.build_timeout_s, on_line=step.update)

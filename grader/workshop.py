@@ -1,0 +1,187 @@
+"""A workshop pack: everything a room of learners needs to build and grade every lab with no network.
+
+`pack(out)` writes one folder to hand out on a USB stick or a share:
+
+    images.tar      every image the labs build FROM or run (`docker save`; shared layers stored once)
+    wheelhouse/     every Python package the labs' Dockerfiles install, plus what pip needs to build the
+                    source-only ones, with a PEP 503 "simple" index (wheelhouse/simple/) over them
+    provided/       the files labs provide themselves (lab 07's torch wheel), by lab folder
+    manifest.json   what is in it, with image ids and file hashes
+
+`load(folder)` on a learner's machine loads the images and starts the wheelhouse: a container serving
+wheelhouse/ on an internal network (`grader-workshop`: no route in or out of the machine). The Python
+base images get one more layer, /etc/pip.conf naming that wheelhouse as the package index, so an
+unchanged `RUN pip install -r requirements.txt` installs from it. Builds join the network: the grader
+does so by itself; by hand, `docker build --network grader-workshop ...`. `unload(folder)` undoes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from grader import __version__, base_images
+from grader.engine import WORKSHOP_LABEL, WORKSHOP_NETWORK, Engine
+from grader.errors import GraderError
+from grader.spec import REPO_ROOT, official_specs
+
+WHEELHOUSE_HOST, WHEELHOUSE_PORT = "wheelhouse", 3141
+WHEELHOUSE_CONTAINER = "grader-workshop-wheelhouse"
+# What pip needs to build a package that ships only as source (lab 03 builds psutil), pinned.
+BUILD_TOOLS = ("setuptools==84.2.1", "wheel==0.48.0")
+PIP_CONF = f"""# Written by the workshop pack: packages come from the room's wheelhouse, never from the internet.
+[global]
+index-url = http://{WHEELHOUSE_HOST}:{WHEELHOUSE_PORT}/simple/
+trusted-host = {WHEELHOUSE_HOST}
+disable-pip-version-check = true
+"""
+
+
+def requirement_files(root: Path = REPO_ROOT) -> list[Path]:
+    """Every requirements file a lab's Dockerfile installs from (the solutions hold the full lists)."""
+    return sorted((root / "solutions").rglob("requirements*.txt"))
+
+
+def normalise(project: str) -> str:
+    """A project name as PEP 503 writes it in the index: lower case, runs of -_. become one dash."""
+    return re.sub(r"[-_.]+", "-", project).lower()
+
+
+def project_of(filename: str) -> str:
+    """The project a wheel or source archive belongs to, from its file name."""
+    if filename.endswith(".whl"):
+        return normalise(filename.split("-")[0])
+    stem = re.sub(r"\.(tar\.gz|zip|tar\.bz2)$", "", filename)
+    return normalise(stem.rsplit("-", 1)[0])
+
+
+def write_simple_index(wheelhouse: Path) -> int:
+    """Write wheelhouse/simple/ (PEP 503) over the files in `wheelhouse`; returns the number of projects."""
+    simple = wheelhouse / "simple"
+    shutil.rmtree(simple, ignore_errors=True)
+    files = defaultdict(list)
+    for path in sorted(wheelhouse.iterdir()):
+        if path.is_file() and re.search(r"\.(whl|tar\.gz|zip|tar\.bz2)$", path.name):
+            files[project_of(path.name)].append(path)
+    for project, paths in files.items():
+        links = "\n".join(
+            f'<a href="../../{html.escape(p.name)}#sha256={_sha256(p)}">{html.escape(p.name)}</a><br>' for p in paths
+        )
+        (simple / project).mkdir(parents=True)
+        (simple / project / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{links}\n</body></html>\n")
+    listing = "\n".join(f'<a href="{p}/">{p}</a><br>' for p in sorted(files))
+    (simple / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{listing}\n</body></html>\n")
+    return len(files)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pack(out: Path, engine: Engine, say=print) -> dict:
+    """Write the workshop pack into `out` (made if missing); returns its manifest."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    refs = base_images.required_images()
+    missing = [r for r in refs if base_images.status(engine, r) == "missing"]
+    if missing:
+        raise GraderError(f"these images are missing: {', '.join(missing)}", hint="run 'make images' first")
+    say(f"saving {len(refs)} images to images.tar ({', '.join(refs)})...")
+    engine.save_images(refs, out / "images.tar")
+
+    wheelhouse = out / "wheelhouse"
+    wheelhouse.mkdir(exist_ok=True)
+    provided = _copy_provided(out / "provided")
+    find_links = [arg for d in sorted({p.parent for p in provided}) for arg in ("--find-links", str(d))]
+    for req in requirement_files():
+        say(f"downloading what {req.relative_to(REPO_ROOT)} installs...")
+        _pip("download", "--dest", str(wheelhouse), *find_links, "--requirement", str(req))
+    _pip("download", "--dest", str(wheelhouse), *BUILD_TOOLS)
+    for wheel in provided:  # the provided wheels are installed from the index too (lab 07: torch's deps)
+        shutil.copy2(wheel, wheelhouse / wheel.name)
+    projects = write_simple_index(wheelhouse)
+
+    manifest = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "grader_version": __version__,
+        "images": {ref: engine.inspect_image(ref)["Id"] for ref in refs},
+        "wheelhouse": {p.name: _sha256(p) for p in sorted(wheelhouse.iterdir()) if p.is_file()},
+        "provided": [str(p.relative_to(out)) for p in provided],
+        "projects": projects,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def _copy_provided(dest: Path) -> list[Path]:
+    """Copy the files labs provide themselves (lab.yaml `provided`) into dest/<lab folder>/..."""
+    copied = []
+    for spec in official_specs().values():
+        for rel in spec.provided:
+            source = spec.path / rel
+            if not source.exists():
+                raise GraderError(f"{source} is missing", hint="run 'make wheels' first")
+            for path in sorted(source.rglob("*") if source.is_dir() else [source]):
+                if path.is_file():
+                    target = dest / spec.path.name / path.relative_to(spec.path)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, target)
+                    copied.append(target)
+    return copied
+
+
+def _pip(*args: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "pip", *args, "--quiet"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise GraderError(f"pip {args[0]} failed:\n{proc.stderr[-2000:]}", hint="is PyPI reachable from here?")
+
+
+def load(folder: Path, engine: Engine, say=print) -> None:
+    """Load a pack on this machine: images, pip configured to use the wheelhouse, the wheelhouse running."""
+    folder = Path(folder).resolve()
+    manifest = _manifest(folder)
+    say(f"loading {len(manifest['images'])} images from images.tar...")
+    engine.load_images(folder / "images.tar")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "pip.conf").write_text(PIP_CONF)
+        for ref in manifest["images"]:
+            if ref.split(":")[0].split("/")[-1] == "python":
+                say(f"{ref}: pip now installs from the wheelhouse")
+                dockerfile = f"FROM {ref}\nCOPY pip.conf /etc/pip.conf\n"
+                (Path(tmp) / "Dockerfile").write_text(dockerfile)
+                engine.tag_build(Path(tmp), ref, {WORKSHOP_LABEL: "true"})
+    for lab_folder in (folder / "provided").iterdir() if (folder / "provided").is_dir() else ():
+        for root in (REPO_ROOT / "solutions" / lab_folder.name, REPO_ROOT / "labs" / lab_folder.name):
+            if root.is_dir():
+                shutil.copytree(lab_folder, root, dirs_exist_ok=True)
+    engine.start_wheelhouse(folder / "wheelhouse", WHEELHOUSE_CONTAINER, WHEELHOUSE_HOST, WHEELHOUSE_PORT)
+    say(f"the wheelhouse answers on network {WORKSHOP_NETWORK} as http://{WHEELHOUSE_HOST}:{WHEELHOUSE_PORT}/")
+
+
+def unload(folder: Path, engine: Engine, say=print) -> None:
+    """Stop the wheelhouse and put the pack's original images back (pip then uses PyPI again)."""
+    engine.stop_wheelhouse(WHEELHOUSE_CONTAINER)
+    engine.load_images(Path(folder) / "images.tar")
+    say("the wheelhouse is stopped and the original images are back")
+
+
+def _manifest(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "manifest.json").read_text())
+    except FileNotFoundError:
+        raise GraderError(
+            f"{folder} is not a workshop pack (no manifest.json)", hint="make one with 'make workshop-pack'"
+        ) from None
