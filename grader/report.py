@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from grader.result import GradeResult
@@ -29,15 +30,16 @@ def print_report(result: GradeResult, console: Console | None = None) -> None:
     table.add_column("Result")
     for t in result.tests:
         name = t.name + (" [dim](hidden from learners)[/]" if t.visibility == "hidden" else "")
-        table.add_row(MARKS.get(t.status, t.status), name, f"{t.score:g}/{t.max_score:g}", t.message)
+        # escape(): a message may quote text in square brackets ("capabilities: [[gpu]]"), not rich markup.
+        table.add_row(MARKS.get(t.status, t.status), name, f"{t.score:g}/{t.max_score:g}", escape(t.message))
     console.print(table)
     todo = [t for t in result.tests if t.status != "passed" and (t.hint or t.evidence)]
     for t in todo:
-        console.print(f"\n[bold]{MARKS.get(t.status, t.status)} {t.name}[/]: {t.message}")
+        console.print(f"\n[bold]{MARKS.get(t.status, t.status)} {t.name}[/]: {escape(t.message)}")
         if t.evidence:
             console.print("[dim]" + _indent(t.evidence) + "[/]", markup=True, highlight=False)
         if t.hint:
-            console.print(f"[cyan]  Hint:[/] {_indent(t.hint).lstrip()}")
+            console.print(f"[cyan]  Hint:[/] {_indent(t.hint).lstrip()}")  # _indent escapes brackets
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     colour = "green" if result.all_passed else "yellow"
     of_what = " (the checks shown)" if result.hidden_checks else ""
