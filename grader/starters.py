@@ -67,6 +67,31 @@ def starter_text(text: str, where: str = "") -> str:
     return "".join(out)
 
 
+def solution_text(text: str) -> str:
+    """A solution file as the solution reads: the TODO notes and the starter's alternatives left out.
+
+    The lab's files mark what the starter does differently (`# >>> TODO`, `# === starter`, `# <<<`; see
+    grader/starters.py); this is the other half of that: only the reference solution's own lines.
+    """
+    out: list[str] = []
+    state = "copy"
+    for line in text.splitlines(keepends=True):
+        bare = line.strip()
+        if state == "hint" and HINT.match(line):
+            continue
+        if state == "hint":
+            state = "solution"
+        if START.match(line):
+            state = "hint"
+        elif bare == SPLIT:
+            state = "starter"
+        elif bare == END:
+            state = "copy"
+        elif state != "starter":
+            out.append(line)
+    return "".join(out)
+
+
 def generate(solution: Path, starter: Path) -> None:
     """Write the starter of one lab, replacing whatever was there."""
     provided = _provided(solution)

@@ -45,7 +45,9 @@ def cleanup() -> None:
     flt = f"--filter label={LABEL}={LABEL_VALUE}"
     sh(f"docker ps -aq {flt} | xargs -r docker rm -f", show=False, expect=None)
     # --no-prune keeps the untagged parent layers: they are the build cache that makes a re-run fast.
-    sh(f"docker images -q {flt} | sort -u | xargs -r docker rmi -f --no-prune", show=False, expect=None)
+    # `docker images` lists the newest first, so children go before the images they are built FROM; keep that
+    # order (sort would not) and drop repeats (an image with two tags is listed twice).
+    sh(f"docker images -q {flt} | awk '!seen[$0]++' | xargs -r docker rmi -f --no-prune", show=False, expect=None)
     sh(f"docker network ls -q {flt} | xargs -r docker network rm", show=False, expect=None)
     sh(f"docker volume ls -q {flt} | xargs -r docker volume rm -f", show=False, expect=None)
     print("cleaned up: nothing the notebook created is left on the engine")

@@ -37,16 +37,17 @@ def instruction_of(created_by: str) -> str:
     text = created_by.strip()
     text = re.sub(r"\s*# buildkit$", "", text)
     if text.startswith(NOP):
-        return re.sub(r"\s+", " ", text[len(NOP):]).strip()
+        return re.sub(r"\s+", " ", text[len(NOP) :]).strip()
     if text.startswith(SHELL):
-        return "RUN " + text[len(SHELL):].strip()
+        return "RUN " + text[len(SHELL) :].strip()
     if text.startswith("RUN /bin/sh -c "):
-        return "RUN " + text[len("RUN /bin/sh -c "):].strip()
+        return "RUN " + text[len("RUN /bin/sh -c ") :].strip()
     return re.sub(r"\s+", " ", text)
 
 
-def layer_rows(history: Sequence[tuple[str, int, str]], layer_counts: dict[str, int],
-               base: tuple[str, str] | None = None) -> list[LayerRow]:
+def layer_rows(
+    history: Sequence[tuple[str, int, str]], layer_counts: dict[str, int], base: tuple[str, str] | None = None
+) -> list[LayerRow]:
     """Pair each history row (oldest first) with the filesystem layers it added.
 
     Args:
@@ -90,8 +91,9 @@ def image_layers(image: str, base: str | None = None) -> list[LayerRow]:
     ids = sorted({h[0] for h in history if h[0] != "<missing>"})
     counts: dict[str, int] = {}
     if ids:
-        inspected = sh(f"docker image inspect --format '{{{{.Id}}}} {{{{len .RootFS.Layers}}}}' {' '.join(ids)}",
-                       show=False).out
+        inspected = sh(
+            f"docker image inspect --format '{{{{.Id}}}} {{{{len .RootFS.Layers}}}}' {' '.join(ids)}", show=False
+        ).out
         for line in inspected.splitlines():
             image_id, count = line.split()
             counts[image_id] = int(count)
@@ -125,8 +127,7 @@ def published_address(container: str, port: int) -> str:
     return parse_port(sh(f"docker port {container} {port}").out)
 
 
-def wait_for(check: Callable[[], bool], *, timeout: float, what: str, hint: str = "",
-             interval: float = 0.2) -> float:
+def wait_for(check: Callable[[], bool], *, timeout: float, what: str, hint: str = "", interval: float = 0.2) -> float:
     """Call `check` until it returns True; return the seconds it took. Raises TimeoutError after `timeout`."""
     started = time.perf_counter()
     while True:
@@ -143,15 +144,22 @@ def wait_for(check: Callable[[], bool], *, timeout: float, what: str, hint: str 
 def wait_for_http(url: str, timeout: float = 30, container: str | None = None) -> float:
     """Poll `url` until it answers 200; return the seconds it took."""
     hint = f"read `docker logs {container}`: did the app start, and does it listen on 0.0.0.0?" if container else ""
-    return wait_for(lambda: requests.get(url, timeout=2).status_code == 200,
-                    timeout=timeout, what=f"GET {url} answering 200", hint=hint)
+    return wait_for(
+        lambda: requests.get(url, timeout=2).status_code == 200,
+        timeout=timeout,
+        what=f"GET {url} answering 200",
+        hint=hint,
+    )
 
 
 def wait_for_log(container: str, text: str, timeout: float = 30) -> float:
     """Poll `docker logs CONTAINER` until it contains `text`; return the seconds it took."""
-    return wait_for(lambda: text in sh(f"docker logs {container}", show=False, expect=None).out,
-                    timeout=timeout, what=f"{text!r} in the logs of {container}",
-                    hint=f"read `docker logs {container}`: did the program crash at start?")
+    return wait_for(
+        lambda: text in sh(f"docker logs {container}", show=False, expect=None).out,
+        timeout=timeout,
+        what=f"{text!r} in the logs of {container}",
+        hint=f"read `docker logs {container}`: did the program crash at start?",
+    )
 
 
 def timed_stop(container: str, grace: int = 10, show: bool = True) -> tuple[float, int]:

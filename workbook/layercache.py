@@ -103,10 +103,16 @@ def context_bytes(log: str) -> int | None:
     sizes = [parse_size(m.group(1)) for line in lines if (m := CLASSIC_CONTEXT.search(line))]
     if sizes:
         return max(sizes)
-    context_vertices = {m.group(1) for line in lines if (m := BUILDKIT_INTERNAL.match(line))
-                        and m.group(2).startswith("load build context")}
-    sizes = [parse_size(m.group(2)) for line in lines
-             if (m := BUILDKIT_CONTEXT.match(line)) and m.group(1) in context_vertices]
+    context_vertices = {
+        m.group(1)
+        for line in lines
+        if (m := BUILDKIT_INTERNAL.match(line)) and m.group(2).startswith("load build context")
+    }
+    sizes = [
+        parse_size(m.group(2))
+        for line in lines
+        if (m := BUILDKIT_CONTEXT.match(line)) and m.group(1) in context_vertices
+    ]
     return max(sizes) if sizes else None
 
 
@@ -143,9 +149,18 @@ class Build:
         return "\n".join(rows)
 
 
-def build(folder, tag: str, *, dockerfile: str | None = None, no_cache: bool = False,
-          build_args: dict[str, str] | None = None, buildkit: bool = False, expect: int | None = 0,
-          show: bool | str = True, tail: int = 12) -> Build:
+def build(
+    folder,
+    tag: str,
+    *,
+    dockerfile: str | None = None,
+    no_cache: bool = False,
+    build_args: dict[str, str] | None = None,
+    buildkit: bool = False,
+    expect: int | None = 0,
+    show: bool | str = True,
+    tail: int = 12,
+) -> Build:
     """Build `folder` into `tag` with the classic builder (default) or BuildKit, and parse what it reported.
 
     Every build carries LABEL_FLAG, so `workbook.cleanup()` removes it. With `buildkit=True` the

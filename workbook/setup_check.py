@@ -1,9 +1,9 @@
 """Chapter 0 (setup check): show what `grader.doctor.diagnose()` found as a table, and a one-line verdict.
 
-    from grader.doctor import diagnose
-    table = FindingsTable(diagnose())
-    table            # an HTML table in JupyterLab, aligned text elsewhere
-    print(verdict(table.findings))
+from grader.doctor import diagnose
+table = FindingsTable(diagnose())
+table            # an HTML table in JupyterLab, aligned text elsewhere
+print(verdict(table.findings))
 """
 
 from __future__ import annotations

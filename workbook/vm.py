@@ -91,8 +91,19 @@ def _pad4(length: int) -> bytes:
 def _newc_header(ino: int, entry: CpioEntry, nlink: int) -> bytes:
     name = entry.name.encode() + b"\0"
     fields = (
-        ino, entry.mode, 0, 0, nlink, 0, len(entry.data),  # ino mode uid gid nlink mtime filesize
-        0, 0, entry.rdev[0], entry.rdev[1], len(name), 0,  # devmajor devminor rdevmajor rdevminor namesize check
+        ino,
+        entry.mode,
+        0,
+        0,
+        nlink,
+        0,
+        len(entry.data),  # ino mode uid gid nlink mtime filesize
+        0,
+        0,
+        entry.rdev[0],
+        entry.rdev[1],
+        len(name),
+        0,  # devmajor devminor rdevmajor rdevminor namesize check
     )
     header = _NEWC_MAGIC + b"".join(b"%08x" % f for f in fields) + name
     return header + _pad4(len(header))
@@ -118,17 +129,17 @@ def read_newc(archive: bytes) -> list[CpioEntry]:
     """The entries of a newc archive, up to its trailer (the inverse of `newc_archive`, for checking)."""
     entries, pos = [], 0
     while True:
-        if archive[pos:pos + 6] != _NEWC_MAGIC:
+        if archive[pos : pos + 6] != _NEWC_MAGIC:
             raise ValueError(f"no newc header at offset {pos}")
-        raw = archive[pos + 6:pos + 6 + 8 * _NEWC_FIELDS]
-        fields = [int(raw[i:i + 8], 16) for i in range(0, len(raw), 8)]
+        raw = archive[pos + 6 : pos + 6 + 8 * _NEWC_FIELDS]
+        fields = [int(raw[i : i + 8], 16) for i in range(0, len(raw), 8)]
         mode, filesize, rdev, namesize = fields[1], fields[6], (fields[9], fields[10]), fields[11]
         pos += 6 + 8 * _NEWC_FIELDS
-        name = archive[pos:pos + namesize - 1].decode()
+        name = archive[pos : pos + namesize - 1].decode()
         pos += namesize + (-(6 + 8 * _NEWC_FIELDS + namesize) % 4)
         if name == _TRAILER:
             return entries
-        data = archive[pos:pos + filesize]
+        data = archive[pos : pos + filesize]
         pos += filesize + (-filesize % 4)
         entries.append(CpioEntry(name, mode, data, rdev))
 
@@ -142,14 +153,14 @@ def is_static_elf(binary: bytes) -> bool:
         return False
     is64, endian = binary[4] == 2, "<" if binary[5] == 1 else ">"
     if is64:
-        phoff, = struct.unpack_from(endian + "Q", binary, 0x20)
+        (phoff,) = struct.unpack_from(endian + "Q", binary, 0x20)
         phentsize, phnum = struct.unpack_from(endian + "HH", binary, 0x36)
     else:
-        phoff, = struct.unpack_from(endian + "I", binary, 0x1C)
+        (phoff,) = struct.unpack_from(endian + "I", binary, 0x1C)
         phentsize, phnum = struct.unpack_from(endian + "HH", binary, 0x2A)
     pt_interp = 3
     for i in range(phnum):
-        p_type, = struct.unpack_from(endian + "I", binary, phoff + i * phentsize)
+        (p_type,) = struct.unpack_from(endian + "I", binary, phoff + i * phentsize)
         if p_type == pt_interp:
             return False
     return True
@@ -239,8 +250,15 @@ class VMKit:
 def find_kit(cache_dir: Path = CACHE_DIR) -> VMKit:
     """QEMU, a kernel and a static busybox; raises VMKitMissing naming what is absent and how to get it."""
     qemu, kernel, busybox = find_qemu(), find_kernel(cache_dir), find_busybox()
-    missing = [name for name, found in (("qemu-system-x86_64", qemu), (f"a kernel (vmlinuz-*) in {cache_dir}", kernel),
-                                        ("a static busybox", busybox)) if not found]
+    missing = [
+        name
+        for name, found in (
+            ("qemu-system-x86_64", qemu),
+            (f"a kernel (vmlinuz-*) in {cache_dir}", kernel),
+            ("a static busybox", busybox),
+        )
+        if not found
+    ]
     if missing:
         raise VMKitMissing(
             f"no VM kit here: missing {', '.join(missing)}. "
@@ -290,11 +308,24 @@ def qemu_command(qemu: str, kernel: Path, initramfs: Path, accel: str, memory_mb
     if accel == "kvm":
         cmd += ["-cpu", "host"]
     return cmd + [
-        "-m", str(memory_mb), "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
-        "-serial", "stdio", "-no-reboot",
-        "-kernel", str(kernel), "-initrd", str(initramfs),
+        "-m",
+        str(memory_mb),
+        "-smp",
+        "1",
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+        "-kernel",
+        str(kernel),
+        "-initrd",
+        str(initramfs),
         # panic=-1: a kernel panic reboots at once, and -no-reboot turns that into QEMU exiting.
-        "-append", "console=ttyS0 quiet panic=-1",
+        "-append",
+        "console=ttyS0 quiet panic=-1",
     ]
 
 
@@ -319,8 +350,9 @@ def run_console(cmd: list[str], timeout: float, marker: str = MARKER, marker_tim
     appeared by then (how a hung KVM boot is told from a slow one).
     """
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     lines: list[tuple[float, str]] = []
     pending = b""
     exited = False
@@ -382,8 +414,15 @@ def accelerators(prefer: str | None = None) -> list[str]:
     return ["kvm", "tcg"] if kvm_usable() else ["tcg"]
 
 
-def boot_vm(kit: VMKit, *, commands: str = "", accel: str | None = None, timeout: float = 90,
-            kvm_timeout: float = 6, memory_mb: int = 256) -> VMBoot:
+def boot_vm(
+    kit: VMKit,
+    *,
+    commands: str = "",
+    accel: str | None = None,
+    timeout: float = 90,
+    kvm_timeout: float = 6,
+    memory_mb: int = 256,
+) -> VMBoot:
     """Boot the VM, run `commands` in it, and time the boot from QEMU's start to the marker line.
 
     Args:
@@ -397,8 +436,11 @@ def boot_vm(kit: VMKit, *, commands: str = "", accel: str | None = None, timeout
     notes: list[str] = []
     for i, name in enumerate(order):
         last = i == len(order) - 1
-        console = run_console(qemu_command(kit.qemu, kit.kernel, initramfs, name, memory_mb), timeout,
-                              marker_timeout=None if last else kvm_timeout)
+        console = run_console(
+            qemu_command(kit.qemu, kit.kernel, initramfs, name, memory_mb),
+            timeout,
+            marker_timeout=None if last else kvm_timeout,
+        )
         at = marker_time(console.lines)
         if at is not None and console.exited:
             return VMBoot(at, name, tail(console.lines), tuple(notes), tuple(console.lines))
