@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LAB ?= 01
 WORKSHOP ?= workshop
 
-.PHONY: help setup venv engine images wheels torch browser vm-kit doctor lab labs grade check test test-unit lint bench workshop-pack workshop-load workshop-unload clean
+.PHONY: help setup venv engine images wheels torch browser services vm-kit doctor lab labs grade check test test-unit lint bench workshop-pack workshop-load workshop-unload clean
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,10 +37,13 @@ torch: wheels ## The CPU build of torch in .venv, from that wheel (chapter 8 ben
 browser: ## Headless Chromium for the class-report test (installs Debian's chromium as root)
 	@bash docker/chromium.sh
 
+services: ## Redis and PostgreSQL from Debian packages, for grading workers and their tests (as root; services left stopped)
+	@bash docker/services.sh
+
 vm-kit: ## Optional: QEMU, busybox and a kernel in .cache/vm for chapter 1's VM boot (installs as root on Debian)
 	@bash docker/vm-kit.sh || echo "[vm-kit] optional: chapter 1 skips its VM boot without it"
 
-setup: images torch browser vm-kit ## Everything a fresh machine needs: venv, engine, Compose, base images, torch (CPU), VM kit
+setup: images torch browser vm-kit services ## Everything a fresh machine needs: venv, engine, Compose, base images, torch, browser, Redis/PostgreSQL, VM kit
 
 doctor: venv ## Say what is ready (engine, Compose, BuildKit, base images, GPU, disk) and how to fix the rest
 	@$(PY) -m grader doctor

@@ -1,7 +1,9 @@
 """Command line: a thin layer over the grader's Python API.
 
     python -m grader check DIR [--lab ID] [--json FILE] [--junit FILE] [--gradescope FILE] [--instructor]
-    python -m grader batch SUBMISSIONS --lab ID [--jobs N] [--roster CSV] [--gradebook URL] [--out DIR]
+    python -m grader batch SUBMISSIONS --lab ID [--jobs N | --workers BROKER_URL] [--roster CSV] [--gradebook URL]
+                       [--out DIR]
+    python -m grader worker --broker URL --gradebook URL [--concurrency N] [--name NAME]
     python -m grader export --lab ID --format csv|gradescope|prairielearn|junit [--gradebook URL] [--out DIR]
     python -m grader report --lab ID [--gradebook URL] [--out FILE]
     python -m grader solutions
@@ -21,6 +23,7 @@ could not start, 130 interrupted (results so far are kept; the same command resu
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 from pathlib import Path
 
@@ -81,11 +84,17 @@ def cmd_batch(args: argparse.Namespace) -> int:
         out=Path(args.out) if args.out else None,
         timeout_s=args.timeout,
         quiet=args.quiet,
+        workers=args.workers,
     )
     if summary.interrupted:
+        done = (
+            "what no worker had started was withdrawn, and grades already running are stored when they end"
+            if args.workers
+            else "everything the grader started was removed"
+        )
         console.print(
-            f"[yellow]Interrupted; everything the grader started was removed. {len(summary.graded)} result(s) are "
-            "kept in the gradebook: run the same command again to grade the rest.[/]",
+            f"[yellow]Interrupted; {done}. {len(summary.graded)} result(s) are kept in the gradebook: run the same "
+            "command again to grade the rest.[/]",
             soft_wrap=True,
         )
         return summary.exit_code
@@ -102,6 +111,23 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if summary.out:
         console.print(f"Grades, feedback, exports and the class report: {summary.out}/", soft_wrap=True)
     return summary.exit_code
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Grade the submissions a batch sends (batch --workers) on this host's engine, until stopped."""
+    from grader.batch import workers  # Celery is loaded only here and for batch --workers
+
+    missing = [
+        f"--{n} (or {env})"
+        for n, env in (("broker", workers.BROKER_ENV), ("gradebook", workers.GRADEBOOK_ENV))
+        if not getattr(args, n)
+    ]
+    if missing:
+        console.print(f"[red]A worker needs {' and '.join(missing)}.[/]")
+        return 2
+    return workers.start_worker(
+        broker=args.broker, gradebook=args.gradebook, concurrency=args.concurrency, name=args.name
+    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -267,8 +293,37 @@ def build_parser() -> argparse.ArgumentParser:
         default=BATCH_DEFAULTS["timeout_s"],
         help="stop grading one submission after this many seconds (default %(default)g)",
     )
+    batch.add_argument(
+        "--workers",
+        metavar="BROKER_URL",
+        help="hand the class to grading workers on other Docker hosts through this Redis broker "
+        "(redis://HOST:6379/0); --gradebook must then be a database they share (PostgreSQL)",
+    )
     batch.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     batch.set_defaults(func=cmd_batch)
+
+    worker = sub.add_parser("worker", help="grade what batch --workers sends, on this host's engine, until stopped")
+    worker.add_argument(
+        "--broker",
+        metavar="URL",
+        default=os.environ.get("GRADER_BROKER_URL"),
+        help="the Redis broker the batch sends to, redis://HOST:6379/0 (default: $GRADER_BROKER_URL)",
+    )
+    worker.add_argument(
+        "--gradebook",
+        metavar="URL",
+        default=os.environ.get("GRADER_GRADEBOOK_URL"),
+        help="the shared gradebook, postgresql+psycopg://USER@HOST/DB (default: $GRADER_GRADEBOOK_URL)",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=_at_least_one,
+        default=1,
+        metavar="N",
+        help="submissions graded at a time (default %(default)s)",
+    )
+    worker.add_argument("--name", default="grader", help="this worker's name, NAME@host (default %(default)s)")
+    worker.set_defaults(func=cmd_worker)
 
     export = sub.add_parser("export", help="write grades from the gradebook in a platform's format")
     export.add_argument("--lab", required=True, help="lab id (e.g. 01)")

@@ -47,3 +47,7 @@ class GradebookError(GraderError):
 
 class RosterError(GraderError):
     """Raised when a roster file is missing or has no learner id column."""
+
+
+class ParcelError(GraderError):
+    """Raised when a task message for a grading worker is not one it can read (a wrong or damaged payload)."""

@@ -41,7 +41,8 @@ attempt_table = sa.Table(
     sa.Column("learner", sa.String(200), nullable=False),
     sa.Column("submission", sa.String(500), nullable=False),  # its name in the class folder ("ada.zip")
     sa.Column("source", sa.String(16), nullable=False),  # folder | zip | tar | git
-    sa.Column("content_sha256", sa.String(64), nullable=False),
+    # A sha256 in hex, or "file:" and the sha256 of an archive that could not be unpacked.
+    sa.Column("content_sha256", sa.String(80), nullable=False),
     sa.Column("grading_key", sa.String(64), nullable=False),  # the spec and grader version that graded it
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("counted", sa.Boolean, nullable=False),
@@ -55,6 +56,8 @@ attempt_table = sa.Table(
     sa.Column("timeout_s", sa.Float, nullable=False),
     sa.Column("reused_from", sa.Integer, sa.ForeignKey("attempts.id"), nullable=True),
     sa.Column("result_json", sa.Text, nullable=False),
+    # Which grading worker stored it ("w1@host", see grader/batch/workers.py); None when graded locally.
+    sa.Column("graded_by", sa.String(200), nullable=True),
     sa.Index("ix_attempts_content", "lab", "content_sha256", "grading_key"),
     sa.Index("ix_attempts_learner", "lab", "learner"),
 )
@@ -98,6 +101,13 @@ class Attempt:
     image_mb: float | None
     timeout_s: float
     reused_from: int | None
+    graded_by: str | None = None
+
+
+# Columns added after the first gradebooks were made: a gradebook without one gets it when opened.
+ADDED_COLUMNS = ("graded_by",)
+# Columns made longer since (SQLite does not hold text to a length; PostgreSQL does).
+WIDENED_COLUMNS = ("content_sha256",)
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,7 @@ class Gradebook:
         if parsed.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            metadata.create_all(self.engine)
+            _create_tables(self.engine)
         except sa.exc.OperationalError as err:
             raise GradebookError(
                 f"cannot open the gradebook {parsed.render_as_string(hide_password=True)}: {err.orig}"
@@ -176,8 +186,12 @@ class Gradebook:
         grading_key: str,
         timeout_s: float,
         reused_from: int | None = None,
+        graded_by: str | None = None,
     ) -> int:
-        """Store one graded (or ungradable) submission with its checks; returns the attempt id."""
+        """Store one graded (or ungradable) submission with its checks; returns the attempt id.
+
+        `graded_by` names the grading worker that stored it (None: graded by this process).
+        """
         status, message = effective_status(result)
         counted = status in COUNTED
         row = {
@@ -199,6 +213,7 @@ class Gradebook:
             "timeout_s": timeout_s,
             "reused_from": reused_from,
             "result_json": json.dumps(result.to_dict(), default=str),
+            "graded_by": graded_by,
         }
         with self.engine.begin() as conn:
             attempt_id = conn.execute(attempt_table.insert().values(**row)).inserted_primary_key[0]
@@ -325,6 +340,43 @@ class Gradebook:
                 )
             )
         return out
+
+
+def _create_tables(engine: sa.Engine) -> None:
+    """Create what is missing: tables, and the columns added since an older gradebook was made.
+
+    Graders on several hosts may open a new PostgreSQL gradebook at the same moment: when another one
+    created a table or column first, looking again finds it there.
+    """
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine)
+            have = {c["name"]: c for c in sa.inspect(engine).get_columns(attempt_table.name)}
+            for name in ADDED_COLUMNS:
+                if name not in have:
+                    column = attempt_table.c[name]  # nullable: old rows read as None
+                    with engine.begin() as conn:
+                        conn.execute(
+                            sa.text(
+                                f"ALTER TABLE {attempt_table.name} ADD COLUMN {name} "
+                                f"{column.type.compile(engine.dialect)}"
+                            )
+                        )
+            for name in WIDENED_COLUMNS if engine.dialect.name == "postgresql" else ():
+                column = attempt_table.c[name]
+                if (getattr(have[name]["type"], "length", None) or column.type.length) < column.type.length:
+                    with engine.begin() as conn:
+                        conn.execute(
+                            sa.text(
+                                f"ALTER TABLE {attempt_table.name} ALTER COLUMN {name} "
+                                f"TYPE {column.type.compile(engine.dialect)}"
+                            )
+                        )
+            return
+        except sa.exc.DBAPIError as err:
+            raced = isinstance(err, sa.exc.IntegrityError | sa.exc.ProgrammingError) or "duplicate column" in str(err)
+            if not raced or attempt == 2:
+                raise
 
 
 def _attempt(row) -> Attempt:

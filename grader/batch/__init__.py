@@ -5,8 +5,12 @@
 Each submission (a folder, a zip or tar archive, a git repository) is unpacked safely and graded with
 the same checks and limits as `python -m grader check`, `jobs` at a time on one engine (sharing its
 build cache). Content graded before is answered from the gradebook, so an interrupted batch run again
-resumes where it stopped. Modules: roster (who submitted what), unpack (safe extraction), runner
-(grade_one and the loop), display (progress), outputs (CSV, per-learner exports and feedback).
+resumes where it stopped. With `workers` (a Redis broker URL) the class goes instead to grading workers
+on other Docker hosts, which store into a shared gradebook (PostgreSQL).
+
+Modules: roster (who submitted what), unpack (safe extraction), runner (grade_one and the loop), display
+(progress), outputs (CSV, per-learner exports and feedback); for workers: parcel (a submission packed
+for the trip), workers (the Celery app, the task, a worker), dispatch (sending a class, following it).
 """
 
 from __future__ import annotations
@@ -91,12 +95,17 @@ def run_batch(
     quiet: bool = False,
     console: Console | None = None,
     limits: UnpackLimits | None = None,
+    workers: str | None = None,
 ) -> BatchSummary:
     """Grade every submission in the folder `submissions` for `lab`, then write the exports and the report.
 
-    Raises GraderError before grading anything when the lab, the folder, the roster, the gradebook or the
-    engine is not usable. Ctrl-C returns a summary marked `interrupted` once the running grades have
-    removed what they started; the results stored so far stay, and the same call again resumes.
+    `workers`: a Redis broker URL; the class is then graded by the workers listening there (`python -m
+    grader worker`), each on its own engine, into the gradebook they share; `jobs` does not apply.
+
+    Raises GraderError before grading anything when the lab, the folder, the roster, the gradebook, the
+    engine or the broker is not usable. Ctrl-C returns a summary marked `interrupted` once the running
+    grades have removed what they started (with workers: once what no worker started is withdrawn); the
+    results stored so far stay, and the same call again resumes.
     """
     started = time.monotonic()
     spec = lab_spec(lab)
@@ -112,17 +121,26 @@ def run_batch(
             f"found no submissions in {folder}" + "".join(f"\n  {n}" for n in notes),
             hint="each learner's submission is a folder, a .zip, a .tar(.gz) or a git repository in that folder",
         )
+    if workers:
+        from grader.batch import dispatch  # Celery is loaded only when a batch asks for workers
+
+        notes += dispatch.prepare(workers, gradebook, timeout_s)
     book = Gradebook(gradebook)
     try:
         if people:
             book.add_learners(list(people.people.values()))
-        client = connect().client
+        client = None if workers else connect().client
         with BatchDisplay(len(found), console, quiet, checks=len(spec.checks)) as display:
             for note in notes:
                 display.note(f"[yellow]note:[/] {note}")
-            outcome = run(
-                found, spec, book, client=client, jobs=jobs, timeout_s=timeout_s, display=display, limits=limits
-            )
+            if workers:
+                outcome = dispatch.dispatch(
+                    found, spec, book, broker=workers, timeout_s=timeout_s, display=display, limits=limits
+                )
+            else:
+                outcome = run(
+                    found, spec, book, client=client, jobs=jobs, timeout_s=timeout_s, display=display, limits=limits
+                )
         summary = BatchSummary(
             spec.id, outcome.graded, notes, outcome.problems, outcome.interrupted, out=Path(out or out_dir(spec.id))
         )

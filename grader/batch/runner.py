@@ -234,6 +234,24 @@ def grade_one(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def refuse(
+    submission: Submission, spec: LabSpec, gradebook: Gradebook, message: str, *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> Graded:
+    """Store `submission` as invalid with `message`, as grade_one stores one it cannot unpack.
+
+    For a submission refused before any grading could start (one too large to send to a grading worker).
+    The same file refused again is answered by the attempt already stored.
+    """
+    started = time.monotonic()
+    key = grading_key(spec)
+    digest = _file_digest(submission.path)
+    if same := _unchanged(gradebook, spec, submission, digest, key, []):
+        return Graded(submission, gradebook.result(same.id), same.id, reused=True)
+    result = _ungradable(spec, submission, "invalid", message, started)
+    result.submission["sha256"] = digest
+    return _store(gradebook, result, submission, key, timeout_s, started)
+
+
 def _unchanged(gradebook: Gradebook, spec: LabSpec, submission: Submission, digest: str, key: str, stored: list):
     """The learner's latest attempt when it holds this very content and still answers for it, else None.
 

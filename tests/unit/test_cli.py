@@ -359,3 +359,46 @@ def test_report_writes_the_class_page(spec, tmp_path):
     page = tmp_path / "report.html"
     assert cli.main(["report", "--lab", "01", "--gradebook", url, "--out", str(page)]) == 0
     assert "Pass rate per check" in page.read_text()
+
+
+def test_batch_hands_the_class_to_workers_when_asked(batch_calls, tmp_path):
+    cli.main(["batch", str(tmp_path), "--lab", "01"])
+    assert batch_calls.kwargs["workers"] is None  # graded here by default
+    broker, book = "redis://broker.example.org:6379/0", "postgresql+psycopg://grader@db.example.org/grades"
+    cli.main(["batch", str(tmp_path), "--lab", "01", "--workers", broker, "--gradebook", book])
+    assert (batch_calls.kwargs["workers"], batch_calls.kwargs["gradebook"]) == (broker, book)
+
+
+def test_worker_passes_its_options_and_takes_urls_from_the_environment(monkeypatch, capsys):
+    from grader.batch import workers
+
+    started = {}
+    monkeypatch.setattr(workers, "start_worker", lambda **kwargs: started.update(kwargs) or 0)
+    monkeypatch.delenv("GRADER_BROKER_URL", raising=False)
+    monkeypatch.delenv("GRADER_GRADEBOOK_URL", raising=False)
+    assert cli.main(["worker"]) == 2
+    assert "needs --broker (or GRADER_BROKER_URL) and --gradebook" in capsys.readouterr().out
+    assert started == {}
+
+    argv = ["worker", "--broker", "redis://b:6379/0", "--gradebook", "postgresql+psycopg://g@db/grades"]
+    assert cli.main([*argv, "--concurrency", "2", "--name", "gpu-1"]) == 0
+    assert started == {
+        "broker": "redis://b:6379/0",
+        "gradebook": "postgresql+psycopg://g@db/grades",
+        "concurrency": 2,
+        "name": "gpu-1",
+    }
+    monkeypatch.setenv("GRADER_BROKER_URL", "redis://env:6379/0")
+    monkeypatch.setenv("GRADER_GRADEBOOK_URL", "postgresql+psycopg://g@env/grades")
+    assert cli.main(["worker"]) == 0
+    assert (started["broker"], started["gradebook"], started["concurrency"], started["name"]) == (
+        "redis://env:6379/0",
+        "postgresql+psycopg://g@env/grades",
+        1,
+        "grader",
+    )
+
+
+def test_a_worker_that_cannot_start_exits_2_with_a_hint(monkeypatch, capsys):
+    assert cli.main(["worker", "--broker", "amqp://rabbit//", "--gradebook", "sqlite:///x.sqlite"]) == 2
+    assert "not a Redis broker URL" in capsys.readouterr().out

@@ -131,3 +131,44 @@ def test_a_missing_driver_says_which_to_install():
     with pytest.raises(GradebookError) as err:
         Gradebook("postgresql+nosuchdriver://grader@127.0.0.1/grades")
     assert "driver" in err.value.hint
+
+
+def test_the_worker_that_stored_an_attempt_is_kept(book, spec):
+    result = make_result(spec, sha="file:" + "0" * 64)  # an archive that could not be unpacked is hashed as a file
+    local = record(book, make_result(spec, learner="bob"))
+    remote = book.record(
+        result, submission="ada.zip", source="zip", grading_key="k1", timeout_s=600, graded_by="w1@host-a"
+    )
+    by_id = {a.id: a for a in book.attempts("01")}
+    assert (by_id[local].graded_by, by_id[remote].graded_by) == (None, "w1@host-a")
+    assert by_id[remote].content_sha256 == "file:" + "0" * 64  # longer than a sha256 alone: PostgreSQL keeps it
+
+
+def test_a_gradebook_made_before_graded_by_existed_is_brought_up_to_date(tmp_path, spec):
+    """An older file: its attempts table lacks graded_by. Opening it adds the column; its rows read None."""
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path}/old.sqlite"
+    old = sa.MetaData()
+    columns = [c._copy() for c in gradebook_module.attempt_table.columns if c.name != "graded_by"]
+    sa.Table("attempts", old, *columns)
+    engine = sa.create_engine(url)
+    old.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO attempts (lab, learner, submission, source, content_sha256, grading_key, status, counted,"
+                " score, max_score, message, submitted_at, duration_s, timeout_s, result_json) VALUES ('01', 'ada',"
+                " 'ada', 'folder', 'c0ffee', 'k1', 'graded', 1, 26, 26, '', '2026-01-01 00:00:00', 1, 600, '{}')"
+            )
+        )
+    engine.dispose()
+    book = Gradebook(url)
+    try:
+        [attempt] = book.attempts("01")
+        assert (attempt.learner, attempt.graded_by) == ("ada", None)
+        record(book, make_result(spec, learner="bob"))
+        assert [a.learner for a in book.attempts("01")] == ["ada", "bob"]
+    finally:
+        book.close()
+    Gradebook(url).close()  # opening it again changes nothing
