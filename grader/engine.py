@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import tarfile
 import threading
@@ -206,6 +207,25 @@ class Engine:
         proc = subprocess.run(["docker", "save", "--output", str(path), *refs], capture_output=True, text=True)
         if proc.returncode != 0:
             raise EngineUnavailable(f"docker save failed: {proc.stderr.strip()}")
+
+    def run_tool(
+        self, image: str, command: list[str], mounts: dict[str, str], timeout_s: float = 900
+    ) -> tuple[int, str]:
+        """Run `command` in `image` on the default network, host folders mounted ({host: container}), as this user."""
+        container = self.client.containers.create(
+            image,
+            command,
+            labels=self.labels,
+            user=f"{os.getuid()}:{os.getgid()}",
+            environment={"HOME": "/tmp"},
+            volumes={host: {"bind": inside, "mode": "rw"} for host, inside in mounts.items()},
+        )
+        try:
+            container.start()
+            code = container.wait(timeout=timeout_s)["StatusCode"]
+            return code, container.logs().decode(errors="replace")
+        finally:
+            _quietly(container.remove, force=True)
 
     def load_images(self, path: Path) -> None:
         with open(path, "rb") as archive:

@@ -22,8 +22,6 @@ import html
 import json
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -36,6 +34,7 @@ from grader.spec import REPO_ROOT, official_specs
 
 WHEELHOUSE_HOST, WHEELHOUSE_PORT = "wheelhouse", 3141
 WHEELHOUSE_CONTAINER = "grader-workshop-wheelhouse"
+PIP_IMAGE = "python:3.11-slim"  # the labs' base image: its Python decides which packages pip picks
 # What pip needs to build a package that ships only as source (lab 03 builds psutil), pinned.
 BUILD_TOOLS = ("setuptools==84.2.1", "wheel==0.48.0")
 PIP_CONF = f"""# Written by the workshop pack: packages come from the room's wheelhouse, never from the internet.
@@ -105,11 +104,8 @@ def pack(out: Path, engine: Engine, say=print) -> dict:
     wheelhouse = out / "wheelhouse"
     wheelhouse.mkdir(exist_ok=True)
     provided = _copy_provided(out / "provided")
-    find_links = [arg for d in sorted({p.parent for p in provided}) for arg in ("--find-links", str(d))]
-    for req in requirement_files():
-        say(f"downloading what {req.relative_to(REPO_ROOT)} installs...")
-        _pip("download", "--dest", str(wheelhouse), *find_links, "--requirement", str(req))
-    _pip("download", "--dest", str(wheelhouse), *BUILD_TOOLS)
+    say("downloading every package the labs install, with the Python of their base image...")
+    _download(engine, wheelhouse, provided)
     for wheel in provided:  # the provided wheels are installed from the index too (lab 07: torch's deps)
         shutil.copy2(wheel, wheelhouse / wheel.name)
     projects = write_simple_index(wheelhouse)
@@ -143,10 +139,25 @@ def _copy_provided(dest: Path) -> list[Path]:
     return copied
 
 
-def _pip(*args: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pip", *args, "--quiet"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise GraderError(f"pip {args[0]} failed:\n{proc.stderr[-2000:]}", hint="is PyPI reachable from here?")
+def _download(engine: Engine, wheelhouse: Path, provided: list[Path]) -> None:
+    """`pip download` every lab's requirements inside the labs' base image, into `wheelhouse`.
+
+    Inside, not on this machine: a requirement's markers (`; python_full_version < "3.11.3"`) and the wheels'
+    platform tags are decided by the Python that will install them, which is the image's, not ours.
+    """
+    dirs = sorted({p.parent.relative_to(p.parents[2]) for p in provided})
+    find_links = " ".join(f"--find-links /provided/{d}" for d in dirs)
+    steps = [
+        f"pip download --no-cache-dir --dest /wheelhouse {find_links} --requirement /repo/{r.relative_to(REPO_ROOT)}"
+        for r in requirement_files()
+    ]
+    steps.append(f"pip download --no-cache-dir --dest /wheelhouse {' '.join(BUILD_TOOLS)}")
+    mounts = {str(REPO_ROOT / "solutions"): "/repo/solutions", str(wheelhouse): "/wheelhouse"}
+    if provided:
+        mounts[str(provided[0].parents[2])] = "/provided"
+    code, out = engine.run_tool(PIP_IMAGE, ["sh", "-c", " && ".join(steps)], mounts)
+    if code != 0:
+        raise GraderError(f"pip download failed in {PIP_IMAGE}:\n{out[-2000:]}", hint="is PyPI reachable from builds?")
 
 
 def load(folder: Path, engine: Engine, say=print) -> None:
