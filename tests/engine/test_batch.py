@@ -160,7 +160,11 @@ def test_a_resubmission_is_answered_from_the_gradebook(engine, graded_class):
 
 def test_a_submission_past_its_time_limit_is_a_timeout(engine, tmp_path):
     folder = tmp_path / "class"
-    variant(folder / "fay", "fay is slow")
+    fay = variant(folder / "fay", "fay is slow")
+    # A build step that takes far longer than the limit, whatever the build cache holds (a warm cache grades
+    # lab 01 in about 3 s, so a plain copy can finish before the checks after the limit are reached).
+    dockerfile = fay / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("WORKDIR /app\n", "WORKDIR /app\nRUN sleep 30\n", 1))
     url = f"sqlite:///{tmp_path}/gradebook.sqlite"
     summary = run_batch(submissions=folder, lab="01", jobs=2, gradebook=url, out=tmp_path / "out", timeout_s=2)
     [graded] = summary.graded
