@@ -402,6 +402,9 @@ class Engine:
         return list(self.client.events(since=since, until=time.time(), filters=filters, decode=True))
 
     # --- cleaning up ------------------------------------------------------------------------------
+    def remove_container(self, container_id: str) -> None:
+        _quietly(self.client.api.remove_container, container_id, force=True)
+
     def remove_session(self) -> dict[str, int]:
         """Remove what this session created."""
         return self._remove(f"{LABEL}={self.session}")

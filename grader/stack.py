@@ -38,7 +38,14 @@ class Stack:
         )
 
     def build(self, timeout_s: float, on_line=None) -> ComposeRun:
-        return self.compose("build", timeout_s=timeout_s, on_line=on_line)
+        built = self.compose("build", timeout_s=timeout_s, on_line=on_line)
+        if not built.ok:
+            # The classic builder keeps the container of a step that failed ("Running in ID"), unlabeled, and
+            # Compose has no --force-rm: remove it here, or every failed build would leave one behind.
+            for line in built.output.splitlines():
+                if "Running in " in line:
+                    self.engine.remove_container(line.split()[-1])
+        return built
 
     def up(self, *extra: str, on_line=None) -> ComposeRun:
         """Start (or update) the stack and wait until every service is running, and healthy where it has a check."""

@@ -86,6 +86,15 @@ def test_seeded_defect_is_caught(defect, engine, tmp_path):
     assert_nothing_left(engine)
 
 
+def test_a_failed_build_leaves_no_container_behind(engine, tmp_path):
+    broken = apply_defect(SOLUTION, tmp_path, [("api/Dockerfile", "RUN python train.py\n", "RUN exit 3\n")])
+    before = {c.id for c in engine.client.containers.list(all=True)}
+    result = grade(broken, only("StackBecomesHealthy"), engine=engine)
+    assert "failed while building the images" in results_by_check(result)["StackBecomesHealthy"].message
+    assert {c.id for c in engine.client.containers.list(all=True)} <= before  # the failed step's container too
+    assert_nothing_left(engine)
+
+
 REFUSED = {
     "privileged mode": ("    build: ./api\n", "    build: ./api\n    privileged: true\n", "privileged mode"),
     "the Docker socket": (
