@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass
 
 from grader import base_images
+from grader.checks.gpu import gpu_runtime
 from grader.engine import connect
 from grader.errors import EngineUnavailable
 from grader.spec import REPO_ROOT
@@ -91,8 +92,7 @@ def diagnose() -> list[Finding]:
             "missing": "missing",
         }[state]
         findings.append(Finding(f"Image {ref}", state != "missing", detail, fix="make images"))
-    runtimes = sorted(info.get("Runtimes") or {})
-    has_gpu = "nvidia" in runtimes
+    has_gpu, runtimes = gpu_runtime(info)
     findings.append(
         Finding(
             "GPU runtime",

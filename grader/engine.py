@@ -179,11 +179,8 @@ class Engine:
         if reader.is_alive():
             api.close()
             reader.join(10)
-            # The classic builder keeps running the current step after the client has gone: stop its
-            # container, which the log names ("---> Running in ID").
-            running = [line.split()[-1] for line in result.log if "Running in " in line]
-            if running:
-                _quietly(self.client.api.remove_container, running[-1], force=True)
+            # The classic builder keeps running the current step after the client has gone: stop it.
+            self.remove_step_containers(result.log)
             cancelled = cancel is not None and cancel.is_set()
             result.error = (
                 "the build was cancelled"
@@ -402,8 +399,15 @@ class Engine:
         return list(self.client.events(since=since, until=time.time(), filters=filters, decode=True))
 
     # --- cleaning up ------------------------------------------------------------------------------
-    def remove_container(self, container_id: str) -> None:
-        _quietly(self.client.api.remove_container, container_id, force=True)
+    def remove_step_containers(self, build_log: list[str]) -> None:
+        """Remove the classic builder's step containers a build log names ("---> Running in ID").
+
+        The builder removes them itself when a build ends normally; one stopped from outside (a timeout) or a
+        failed step run without --force-rm (Compose has none) leaves its container behind, unlabeled.
+        """
+        for line in build_log:
+            if "Running in " in line:
+                _quietly(self.client.api.remove_container, line.split()[-1], force=True)
 
     def remove_session(self) -> dict[str, int]:
         """Remove what this session created."""

@@ -39,12 +39,8 @@ class Stack:
 
     def build(self, timeout_s: float, on_line=None) -> ComposeRun:
         built = self.compose("build", timeout_s=timeout_s, on_line=on_line)
-        if not built.ok:
-            # The classic builder keeps the container of a step that failed ("Running in ID"), unlabeled, and
-            # Compose has no --force-rm: remove it here, or every failed build would leave one behind.
-            for line in built.output.splitlines():
-                if "Running in " in line:
-                    self.engine.remove_container(line.split()[-1])
+        if not built.ok:  # a failed step's container stays behind otherwise
+            self.engine.remove_step_containers(built.output.splitlines())
         return built
 
     def up(self, *extra: str, on_line=None) -> ComposeRun:

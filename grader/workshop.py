@@ -63,31 +63,26 @@ def project_of(filename: str) -> str:
     return normalise(stem.rsplit("-", 1)[0])
 
 
-def write_simple_index(wheelhouse: Path) -> int:
-    """Write wheelhouse/simple/ (PEP 503) over the files in `wheelhouse`; returns the number of projects."""
+def write_simple_index(wheelhouse: Path) -> dict[str, str]:
+    """Write wheelhouse/simple/ (PEP 503) over the packages in `wheelhouse`; returns their sha256 by file name."""
     simple = wheelhouse / "simple"
     shutil.rmtree(simple, ignore_errors=True)
+    hashes = {}
     files = defaultdict(list)
     for path in sorted(wheelhouse.iterdir()):
         if path.is_file() and re.search(r"\.(whl|tar\.gz|zip|tar\.bz2)$", path.name):
-            files[project_of(path.name)].append(path)
-    for project, paths in files.items():
+            with path.open("rb") as f:
+                hashes[path.name] = hashlib.file_digest(f, "sha256").hexdigest()
+            files[project_of(path.name)].append(path.name)
+    for project, names in files.items():
         links = "\n".join(
-            f'<a href="../../{html.escape(p.name)}#sha256={_sha256(p)}">{html.escape(p.name)}</a><br>' for p in paths
+            f'<a href="../../{html.escape(n)}#sha256={hashes[n]}">{html.escape(n)}</a><br>' for n in names
         )
         (simple / project).mkdir(parents=True)
         (simple / project / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{links}\n</body></html>\n")
     listing = "\n".join(f'<a href="{p}/">{p}</a><br>' for p in sorted(files))
     (simple / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{listing}\n</body></html>\n")
-    return len(files)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return hashes
 
 
 def pack(out: Path, engine: Engine, say=print) -> dict:
@@ -108,15 +103,15 @@ def pack(out: Path, engine: Engine, say=print) -> dict:
     _download(engine, wheelhouse, provided)
     for wheel in provided:  # the provided wheels are installed from the index too (lab 07: torch's deps)
         shutil.copy2(wheel, wheelhouse / wheel.name)
-    projects = write_simple_index(wheelhouse)
+    hashes = write_simple_index(wheelhouse)
 
     manifest = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "grader_version": __version__,
         "images": {ref: engine.inspect_image(ref)["Id"] for ref in refs},
-        "wheelhouse": {p.name: _sha256(p) for p in sorted(wheelhouse.iterdir()) if p.is_file()},
+        "wheelhouse": hashes,
         "provided": [str(p.relative_to(out)) for p in provided],
-        "projects": projects,
+        "projects": len({project_of(name) for name in hashes}),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest

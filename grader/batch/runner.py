@@ -270,11 +270,8 @@ def _file_digest(path: Path) -> str:
     """The content hash of an archive that could not be unpacked ('' for a folder: links in it are not followed)."""
     if not path.is_file():
         return ""
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return "file:" + digest.hexdigest()
+        return "file:" + hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _tidy(engine: Engine) -> dict[str, int]:

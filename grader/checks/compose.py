@@ -200,6 +200,8 @@ class ConfigFromEnvFile(Check):
         "report": {"path": "/health", "field": "cache_ttl_s"},
     }
 
+    found_in_file = False  # set by before_stack, which runs before the stack starts
+
     def before_stack(self, ctx, folder: Path) -> None:
         # The grader changes one setting in ITS copy of the env file: the stack must pick the new value up.
         env = folder / self.params["env_file"]
@@ -217,7 +219,7 @@ class ConfigFromEnvFile(Check):
     def run(self, ctx):
         stack = ctx.stack()
         variable, value, env_file = self.params["variable"], self.params["value"], self.params["env_file"]
-        if not getattr(self, "found_in_file", False):
+        if not self.found_in_file:
             return Outcome.failed(f"{env_file} does not set {variable}", hint=f"Add {variable}=... to {env_file}.")
         container = stack.container(self.params["service"])
         image_env = ctx.engine.inspect_image(container.attrs["Image"])["Config"].get("Env") or []

@@ -30,13 +30,14 @@ def test_the_simple_index_lists_every_file_with_its_hash(tmp_path):
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     (tmp_path / "notes.txt").write_text("not a package")
-    assert workshop.write_simple_index(tmp_path) == 2
+    hashes = workshop.write_simple_index(tmp_path)
+    assert hashes == {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}  # packages only
     root = (tmp_path / "simple" / "index.html").read_text()
     assert re.findall(r'href="([^"]+)"', root) == ["psutil/", "scikit-learn/"]
     page = (tmp_path / "simple" / "scikit-learn" / "index.html").read_text()
     name = "scikit_learn-1.9.1-cp311-cp311-manylinux_2_28_x86_64.whl"
     assert f'href="../../{name}#sha256={hashlib.sha256(b"w1").hexdigest()}"' in page
-    assert workshop.write_simple_index(tmp_path) == 2  # rewriting replaces the old index
+    assert workshop.write_simple_index(tmp_path) == hashes  # rewriting replaces the old index
 
 
 def test_every_lab_requirements_file_is_packed_and_pip_conf_names_the_wheelhouse():
