@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import traceback
+import uuid
 from pathlib import Path
 
 from rich.console import Console
@@ -42,6 +43,8 @@ SPEC = official_specs()["01"]
 SOLUTION = SPEC.path
 STARTER = REPO_ROOT / "labs" / SOLUTION.name
 NOTHING = {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
+# In every change: content never built before, so that no earlier run's build cache answers this one's builds.
+RUN_ID = uuid.uuid4().hex[:12]
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
@@ -53,7 +56,7 @@ def make_class(folder: Path, size: int, tag: str) -> Path:
         learner = folder / f"{tag}-{i:02d}{'-starter' if starter else ''}"
         shutil.copytree(STARTER if starter else SOLUTION, learner)
         with (learner / SPEC.code_change).open("a") as f:
-            f.write(f"\n# learner {learner.name}'s own change\n")
+            f.write(f"\n# learner {learner.name}'s own change (run {RUN_ID})\n")
     return folder
 
 
@@ -62,7 +65,7 @@ def make_warm_up(folder: Path) -> Path:
     for source, name in ((SOLUTION, "warm-solution"), (STARTER, "warm-starter")):
         shutil.copytree(source, folder / name)
         with (folder / name / SPEC.code_change).open("a") as f:
-            f.write("\n# warm-up\n")
+            f.write(f"\n# warm-up (run {RUN_ID})\n")
     return folder
 
 

@@ -47,6 +47,7 @@ class BuildResult:
     seconds: float
     log: list[str] = field(default_factory=list)
     error: str = ""
+    stopped: bool = False  # stopped on purpose by `stop_when`: the answer was in the log before the end
 
     def log_tail(self, lines: int = 25) -> str:
         return "\n".join(self.log[-lines:])
@@ -128,16 +129,19 @@ class Engine:
         timeout_s: float,
         on_line: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
+        stop_when: Callable[[str], bool] | None = None,
     ) -> BuildResult:
         """Build with the engine's builder, streaming its log; a build past `timeout_s` is abandoned.
 
-        The SDK honours the context's .dockerignore exactly as the docker CLI does.
+        `stop_when(line)` returning True stops the build there (`stopped`, no image), as a caller that
+        has read what it needed. The SDK honours the context's .dockerignore exactly as the docker CLI does.
         """
         # A client of its own, so that closing it on a timeout stops this build and nothing else.
         api = docker.APIClient(version="auto", timeout=timeout_s + 30, **kwargs_from_env())
         result = BuildResult(ok=False, image_id=None, seconds=0.0)
         start = time.monotonic()
         network = self.build_network()
+        stop = threading.Event()
 
         def stream() -> None:
             try:
@@ -157,6 +161,9 @@ class Engine:
                                 result.log.append(line)
                                 if on_line:
                                     on_line(line)
+                                if stop_when and stop_when(line):
+                                    stop.set()
+                                    return
                     if "aux" in chunk and "ID" in chunk["aux"]:
                         result.image_id = chunk["aux"]["ID"]
                     if "error" in chunk:
@@ -176,17 +183,22 @@ class Engine:
         deadline = start + timeout_s
         while reader.is_alive() and time.monotonic() < deadline and not (cancel and cancel.is_set()):
             reader.join(0.2)
-        if reader.is_alive():
+        if reader.is_alive() or stop.is_set():
             api.close()
             reader.join(10)
-            # The classic builder keeps running the current step after the client has gone: stop it.
+            # The classic builder keeps running the current step after the client has gone: stop it, and
+            # remove the steps it had committed (nothing tagged or labeled refers to them).
             self.remove_step_containers(result.log)
+            self.remove_images(built_layers(result.log))
             cancelled = cancel is not None and cancel.is_set()
-            result.error = (
-                "the build was cancelled"
-                if cancelled
-                else (f"the build did not finish within {timeout_s:.0f}s and was stopped")
-            )
+            if stop.is_set():
+                result.stopped = True
+            else:
+                result.error = (
+                    "the build was cancelled"
+                    if cancelled
+                    else (f"the build did not finish within {timeout_s:.0f}s and was stopped")
+                )
             result.image_id = None
         api.close()
         result.seconds = time.monotonic() - start
@@ -409,6 +421,29 @@ class Engine:
             if "Running in " in line:
                 _quietly(self.client.api.remove_container, line.split()[-1], force=True)
 
+    def remove_images(self, image_ids: Iterable[str]) -> None:
+        """Remove untagged step images, in the order given (newest first), keeping their parents."""
+        for image_id in image_ids:
+            _quietly(self.client.api.remove_image, image_id, noprune=True)
+
+    def layers_after(self, image_id: str, keep: Callable[[dict], bool]) -> list[str]:
+        """The untagged step images between `image_id` and its newest ancestor that `keep(history entry)` accepts.
+
+        Newest first, `image_id` itself left out; none when no ancestor is accepted (then all stay as cache).
+        Engines that do not store step images (the containerd store: ids '<missing>') have none to remove.
+        """
+        found = []
+        for entry in self.history(image_id)[1:]:
+            if entry.get("Tags") or entry.get("Id", "<missing>") == "<missing>":
+                return []
+            if keep(entry):
+                return found
+            found.append(entry["Id"])
+        return []
+
+    def session_images(self) -> list[str]:
+        return [img.id for img in self.client.images.list(all=True, filters={"label": f"{LABEL}={self.session}"})]
+
     def remove_session(self) -> dict[str, int]:
         """Remove what this session created."""
         return self._remove(f"{LABEL}={self.session}")
@@ -430,8 +465,8 @@ class Engine:
             _quietly(v.remove, force=True)
             removed["volumes"] += 1
         for img in self.client.images.list(all=True, filters=flt):
-            # noprune keeps the untagged parent layers: they are the build cache that makes a regrade
-            # fast. `python -m grader clean --cache` removes them too.
+            # noprune keeps the untagged parent layers, the build cache: GradingContext.close then removes
+            # those only this submission's code made. `python -m grader clean --cache` removes them all.
             _quietly(self.client.images.remove, img.id, force=True, noprune=True)
             removed["images"] += 1
         return removed
@@ -535,6 +570,35 @@ class ChunkReader(io.RawIOBase):
         buffer[:n] = self._left[:n]
         self._left = self._left[n:]
         return n
+
+
+def built_layers(build_log: list[str]) -> list[str]:
+    """The ids of the step images a classic build log shows as built anew (not from cache, not a FROM), newest first."""
+    built, step, cached = [], "", False
+    for line in build_log:
+        if line.startswith("Step "):
+            step, cached = line.partition(" : ")[2].split(" ", 1)[0].upper(), False
+        elif line.strip() == "---> Using cache":
+            cached = True
+        elif line.startswith(" ---> ") and not line.startswith(" ---> Running in") and step != "FROM":
+            if not cached:
+                built.append(line.split()[-1])
+    return built[::-1]
+
+
+def last_cached_layer(build_log: list[str]) -> str | None:
+    """The id of the last step image a classic build log took from its cache before the first step it ran."""
+    last, step, cached = None, "", False
+    for line in build_log:
+        if line.startswith("Step "):
+            step, cached = line.partition(" : ")[2].split(" ", 1)[0].upper(), False
+        elif line.strip() == "---> Using cache":
+            cached = True
+        elif line.startswith(" ---> ") and step != "FROM":
+            if not cached:
+                return last
+            last = line.split()[-1]
+    return last
 
 
 def _quietly(fn, *args, **kwargs) -> None:

@@ -54,6 +54,8 @@ class GradingContext:
         self.progress = progress
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-"))
         self.timings: dict[str, float] = {}
+        # The newest step image a code-only change reused (set by the layer-cache check): build cache worth keeping.
+        self.reusable_layer: str | None = None
         self._build: BuildResult | None = None
         self._config: dict | None = None
         self._service: Service | None = None
@@ -78,11 +80,13 @@ class GradingContext:
                     check.after_build(self)
         return self._build
 
-    def build_from(self, context: Path, tag_suffix: str, title: str | None) -> BuildResult:
+    def build_from(self, context: Path, tag_suffix: str, title: str | None, stop_when=None) -> BuildResult:
         """Build `context`; with no title, silently (a background build must not draw over the progress)."""
         tag = f"grader-{self.spec.id}:{self.engine.session}-{tag_suffix}"
         if title is None:
-            return self.engine.build(context, self.spec.dockerfile, tag, self.spec.build_timeout_s, cancel=self._cancel)
+            return self.engine.build(
+                context, self.spec.dockerfile, tag, self.spec.build_timeout_s, cancel=self._cancel, stop_when=stop_when
+            )
         with self.progress.step(title) as step:
             return self.engine.build(
                 context, self.spec.dockerfile, tag, self.spec.build_timeout_s, on_line=step.update, cancel=self._cancel
@@ -230,7 +234,23 @@ class GradingContext:
         if self._stack is not None:
             self._stack.down(volumes=True)  # Compose's own order; the label sweep below catches anything left
         shutil.rmtree(self.scratch, ignore_errors=True)
-        return self.engine.remove_session()
+        # The step images after the reusable ones hold this submission's code only: no later build can use them.
+        own_steps = [
+            step for image in self.engine.session_images() for step in self.engine.layers_after(image, self.is_cache)
+        ]
+        removed = self.engine.remove_session()
+        self.engine.remove_images(own_steps)
+        return removed
+
+    def is_cache(self, step: dict) -> bool:
+        """Whether a step image (an image history entry) is build cache a later submission can reuse.
+
+        Where the layer-cache check rebuilt after a code change, exactly what that rebuild reused; elsewhere
+        the dependency install and what comes before it.
+        """
+        if self.reusable_layer:
+            return step["Id"].removeprefix("sha256:").startswith(self.reusable_layer)
+        return self.spec.install_step in (step.get("CreatedBy") or "")
 
 
 def run_check(check, ctx: GradingContext) -> TestResult:

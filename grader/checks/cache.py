@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from grader.checks.base import Check, Outcome, register
+from grader.dockerfile import dockerfile_instructions, up_to_final_run_with
+from grader.engine import last_cached_layer
 
 REBUILD = "code-change rebuild"
 
@@ -26,6 +28,19 @@ def step_used_cache(build_log: list[str], marker: str) -> bool:
         if line.startswith("Step ") and marker in line:
             cached = i + 1 < len(build_log) and "Using cache" in build_log[i + 1]
     return cached
+
+
+def when_step_runs(number: int):
+    """A `stop_when` for Engine.build: true once step `number` of a classic build runs instead of coming from cache."""
+    current = 0
+
+    def stop(line: str) -> bool:
+        nonlocal current
+        if line.startswith("Step "):
+            current = int(line.split()[1].split("/")[0])
+        return current == number and line.startswith(" ---> Running in")
+
+    return stop
 
 
 @register
@@ -57,7 +72,20 @@ class LayerCacheReused(Check):
         with target.open("a") as f:
             # Unique per session: an earlier grade's rebuild must not serve this one from its cache.
             f.write(f"\n# a code-only change made by the grader (session {ctx.engine.session})\n")
-        return ctx.build_from(copy, "rebuild", title=None)
+        stop_when = None
+        if ctx.spec.budgets.rebuild_s is None:
+            # Only the install step's fate is asked: build up to it, not the training and the rest after it,
+            # and stop as soon as that step starts to run again (its layer then cannot come from the cache).
+            dockerfile = copy / ctx.spec.dockerfile
+            text = dockerfile.read_text(errors="replace") if dockerfile.is_file() else ""
+            cut = up_to_final_run_with(text, ctx.spec.install_step)
+            if cut is not None and not dockerfile.is_symlink():
+                dockerfile.write_text(cut)
+                stop_when = when_step_runs(len(dockerfile_instructions(cut)))
+        rebuilt = ctx.build_from(copy, "rebuild", title=None, stop_when=stop_when)
+        # What a code change kept is what the next submission can reuse: the grade keeps only that as cache.
+        ctx.reusable_layer = last_cached_layer(rebuilt.log)
+        return rebuilt
 
     def run(self, ctx) -> Outcome:
         marker, changed = ctx.spec.install_step, ctx.spec.code_change
@@ -72,16 +100,23 @@ class LayerCacheReused(Check):
         if isinstance(rebuilt, Outcome):
             return rebuilt
         ctx.timings["rebuild_s"] = round(rebuilt.seconds, 2)
+        steps = "\n".join(line for line in rebuilt.log if line.startswith("Step ") or "Using cache" in line)
+        if rebuilt.stopped:
+            return Outcome.failed(
+                f"changing only {changed} re-ran `{marker}` (the grader stopped the rebuild as that step started)",
+                evidence=steps,
+            )
         if not rebuilt.ok:
             return Outcome.failed(f"the rebuild failed: {rebuilt.error}", evidence=rebuilt.log_tail())
         second = install_layer(ctx.engine.history(rebuilt.image_id), marker)
         budget = ctx.spec.budgets.rebuild_s
         reused = second == first if first != "<missing>" else step_used_cache(rebuilt.log, marker)
         if not reused:
-            steps = "\n".join(line for line in rebuilt.log if line.startswith("Step ") or "Using cache" in line)
             return Outcome.failed(
                 f"changing only {changed} re-ran `{marker}` (rebuild took {rebuilt.seconds:.1f}s)", evidence=steps
             )
+        if budget is None:
+            return Outcome.passed(f"`{marker}` layer reused after a change to {changed}")
         if rebuilt.seconds > budget:
             return Outcome.failed(
                 f"the install layer was reused, but the rebuild took {rebuilt.seconds:.1f}s (budget {budget:.0f}s)",

@@ -22,7 +22,6 @@ import json
 import posixpath
 import re
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,6 +32,7 @@ import requests
 from grader.checks.base import Check, Outcome, register
 from grader.checks.http import TIMEOUT_S, call, describe, json_or_none
 from grader.checks.lint import LEVELS, DockerfileLint
+from grader.dockerfile import Instruction, dockerfile_instructions, final_base_image
 from grader.engine import compose_config
 from grader.errors import ComposeFileInvalid, SpecError
 from grader.readiness import wait_until_answers
@@ -245,75 +245,6 @@ class HealthReportsDevice(Check):
             )
         shown = {self.params[key]: lookup(body, self.params[key])[1] for key in HEALTH_FIELDS}
         return Outcome.passed(f"GET {path} reports {json.dumps(shown)} in a container with no GPU")
-
-
-# --- reading a Dockerfile ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str  # upper case: FROM, RUN, COPY...
-    args: str  # the rest, continuation lines joined
-    line: int  # where it starts (1-based)
-
-
-def dockerfile_instructions(text: str) -> list[Instruction]:
-    """The instructions of a Dockerfile, with backslash continuations joined and comments left out."""
-    found, parts, start = [], [], None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue  # Docker skips comment and empty lines, also inside a continued instruction
-        if start is None:
-            start = number
-        if line.endswith("\\"):
-            parts.append(line[:-1].strip())
-            continue
-        parts.append(line)
-        keyword, _, args = " ".join(parts).partition(" ")
-        found.append(Instruction(keyword.upper(), args.strip(), start))
-        parts, start = [], None
-    if parts:
-        keyword, _, args = " ".join(parts).partition(" ")
-        found.append(Instruction(keyword.upper(), args.strip(), start or 0))
-    return found
-
-
-ARG_REF = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
-
-
-def substitute(value: str, args: dict[str, str]) -> str:
-    """`value` with $NAME, ${NAME} and ${NAME:-default} replaced from `args` (unknown names become '')."""
-
-    def one(match: re.Match) -> str:
-        name = match.group(1) or match.group(3)
-        if args.get(name):
-            return args[name]
-        return match.group(2) or ""
-
-    return ARG_REF.sub(one, value)
-
-
-def final_base_image(instructions: list[Instruction]) -> str | None:
-    """The image the last stage is built FROM, following stage names and the ARG defaults before the first FROM."""
-    global_args: dict[str, str] = {}
-    stages: list[tuple[str, str | None]] = []
-    for ins in instructions:
-        if ins.keyword == "ARG" and not stages:
-            name, _, default = ins.args.partition("=")
-            global_args[name.strip()] = default.strip().strip("\"'")
-        elif ins.keyword == "FROM":
-            words = [w for w in ins.args.split() if not w.startswith("--")]
-            if not words:
-                continue
-            alias = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
-            stages.append((substitute(words[0], global_args), alias))
-    if not stages:
-        return None
-    by_alias = {alias: image for image, alias in stages if alias}
-    image, seen = stages[-1][0], set()
-    while image.lower() in by_alias and image.lower() not in seen:
-        seen.add(image.lower())
-        image = by_alias[image.lower()]
-    return image
 
 
 def split_image(ref: str) -> tuple[str, str]:

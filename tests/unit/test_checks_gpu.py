@@ -17,8 +17,6 @@ from grader.checks.gpu import (
     cpu_only_problems,
     cuda_base_problem,
     device_problems,
-    dockerfile_instructions,
-    final_base_image,
     forbidden_distributions,
     gpu_runtime,
     no_gpu_message,
@@ -26,10 +24,10 @@ from grader.checks.gpu import (
     requirement_lines,
     size_comparison,
     split_image,
-    substitute,
     torch_build_problems,
     torch_installs,
 )
+from grader.dockerfile import dockerfile_instructions, final_base_image
 from grader.errors import SpecError
 from grader.spec import REPO_ROOT, CheckSpec
 
@@ -154,34 +152,6 @@ def test_distribution_patterns_match_names_not_versions():
         "nvidia-nccl-cu12==2.27.3"
     ]
     assert forbidden_distributions(["mytriton==1.0"], ["triton"]) == []
-
-
-# --- reading a Dockerfile ------------------------------------------------------------------------
-
-
-def test_instructions_join_continuations_and_drop_comments():
-    text = '# a comment\nFROM a AS b\n\nRUN one \\\n  # inside\n  && two\nCMD ["x"]\n'
-    found = dockerfile_instructions(text)
-    assert [(i.keyword, i.args, i.line) for i in found] == [
-        ("FROM", "a AS b", 2),
-        ("RUN", "one && two", 4),
-        ("CMD", '["x"]', 7),
-    ]
-
-
-def test_the_final_base_follows_stage_names_and_arg_defaults():
-    text = (
-        "ARG CUDA=12.8.1\nARG OS=ubuntu24.04\n"
-        "FROM --platform=linux/amd64 nvidia/cuda:${CUDA}-runtime-${OS} AS runtime\n"
-        "FROM python:3.11 AS builder\nRUN make\n"
-        "FROM runtime\nCOPY --from=builder /opt/venv /opt/venv\n"
-    )
-    assert final_base_image(dockerfile_instructions(text)) == "nvidia/cuda:12.8.1-runtime-ubuntu24.04"
-    assert final_base_image(dockerfile_instructions("RUN x\n")) is None
-
-
-def test_arg_references_are_substituted():
-    assert substitute("a:${V}-$W-${X:-dflt}", {"V": "1", "W": "2"}) == "a:1-2-dflt"
 
 
 @pytest.mark.parametrize(
