@@ -572,18 +572,24 @@ class ChunkReader(io.RawIOBase):
         return n
 
 
-def built_layers(build_log: list[str]) -> list[str]:
-    """The ids of the step images a classic build log shows as built anew (not from cache, not a FROM), newest first."""
-    built, step, cached = [], "", False
+def built_layers(build_log: list[str], after: str | None = None) -> list[str]:
+    """The ids of the step images a classic build log shows as built anew (not from cache, not a FROM), newest first.
+
+    With `after`, only those of the steps after the last step whose instruction contains it (the install).
+    """
+    built, steps, cached, keep_until, is_from = [], 0, False, 0, False
     for line in build_log:
         if line.startswith("Step "):
-            step, cached = line.partition(" : ")[2].split(" ", 1)[0].upper(), False
+            steps, cached = steps + 1, False
+            instruction = line.partition(" : ")[2]
+            is_from = instruction.upper().startswith("FROM")
+            if after and after in instruction:
+                keep_until = steps
         elif line.strip() == "---> Using cache":
             cached = True
-        elif line.startswith(" ---> ") and not line.startswith(" ---> Running in") and step != "FROM":
-            if not cached:
-                built.append(line.split()[-1])
-    return built[::-1]
+        elif line.startswith(" ---> ") and not line.startswith(" ---> Running in") and not (cached or is_from):
+            built.append((steps, line.split()[-1]))
+    return [image for step, image in reversed(built) if step > keep_until]
 
 
 def last_cached_layer(build_log: list[str]) -> str | None:

@@ -23,7 +23,7 @@ from grader import __version__
 from grader.checks import registry
 from grader.checks.base import ERROR, SKIPPED, Outcome
 from grader.compose_file import for_grading, violations
-from grader.engine import BuildResult, ComposeRun, Engine, compose_config, connect
+from grader.engine import BuildResult, ComposeRun, Engine, built_layers, compose_config, connect
 from grader.errors import ComposeFileInvalid, EngineUnavailable, GraderError, InvalidSubmission, PrerequisiteFailed
 from grader.progress import Progress
 from grader.readiness import Waited, wait_until_answers
@@ -238,6 +238,8 @@ class GradingContext:
         own_steps = [
             step for image in self.engine.session_images() for step in self.engine.layers_after(image, self.is_cache)
         ]
+        if self._build is not None and not self._build.ok:  # a failed build leaves the steps that worked, unlabeled
+            own_steps += built_layers(self._build.log, after=self.spec.install_step)
         removed = self.engine.remove_session()
         self.engine.remove_images(own_steps)
         return removed

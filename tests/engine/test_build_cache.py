@@ -56,3 +56,14 @@ def test_a_grade_leaves_no_image_of_its_own(engine, tmp_path, source):
         # The starter copies its code before the install: the rebuild stops as soon as the install runs again.
         assert cache.status == "failed" and "stopped the rebuild" in cache.message
         assert second.timings["rebuild_s"] < second.timings["build_s"] / 2
+
+
+def test_a_failed_build_leaves_no_image_of_its_own(engine, tmp_path):
+    grade(submission("solutions", tmp_path, "warm"), SPEC, engine=engine)
+    before = all_images(engine)
+    broken = submission("solutions", tmp_path, "broken")
+    (broken / "app" / "train.py").write_text("raise SystemExit('training failed')\n")  # fails after COPY app/
+    result = grade(broken, SPEC, engine=engine)
+    assert results_by_check(result)["ImageBuilds"].status == "failed"
+    assert all_images(engine) == before, "the failed build left the step images before its failing step"
+    assert_nothing_left(engine)

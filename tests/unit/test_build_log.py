@@ -64,3 +64,9 @@ def test_nothing_is_removed_without_a_reusable_step_or_a_local_id():
     assert engine_with(HISTORY).layers_after("image", lambda step: False) == []
     pulled = [{**entry, "Id": "<missing>"} for entry in HISTORY]  # the containerd image store keeps no step images
     assert engine_with(pulled).layers_after("image", lambda step: PIP in step["CreatedBy"]) == []
+
+
+def test_a_failed_build_keeps_its_install_and_what_came_before():
+    failed = [*STARTER_REBUILD[:15], "Step 6/7 : RUN python app/train.py", " ---> Running in 6f521901ff5b", "boom"]
+    assert built_layers(failed, after="pip install") == []
+    assert built_layers(failed, after="WORKDIR") == ["34777c72b4fa", "8dda953cb243"]
