@@ -6,7 +6,9 @@ What it measures, in one run:
   2. resubmission  - `grade_one` of content graded before, answered from the gradebook; goal under 1 s
                      (and, for the record, the whole class submitted again);
   3. leftovers     - engine objects the batches' grades left behind, goal none (and what is labeled on the
-                     engine afterwards, other engineers' grades in flight included).
+                     engine afterwards, other engineers' grades in flight included); and the images, step
+                     images of the build cache included, that the timed batches added to the engine: none,
+                     since every grade removes the step images only its own code made.
 The class: copies of lab 01's reference solution and of its starter, each with a one-line code change so
 that every content hash differs (one in ten is a starter: a real class has some; each re-runs `pip install`).
 One solution and one starter are graded first, untimed, so that both runs start from the same warm cache.
@@ -46,6 +48,10 @@ NOTHING = {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
 # In every change: content never built before, so that no earlier run's build cache answers this one's builds.
 RUN_ID = uuid.uuid4().hex[:12]
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+
+
+def all_images(engine: Engine) -> set[str]:
+    return {img.id for img in engine.client.images.list(all=True)}
 
 
 def make_class(folder: Path, size: int, tag: str) -> Path:
@@ -109,6 +115,7 @@ def main() -> int:
         console.print("[bold]0.[/] warming the build cache (one solution, one starter, untimed)...")
         timed_batch(make_warm_up(scratch / "warm"), 2, f"sqlite:///{scratch}/warm.sqlite", scratch / "out-warm")
 
+        images_before = all_images(engine)  # the warm cache: what the timed grades may reuse, never add to
         one = make_class(scratch / "one", size, "one")
         two = make_class(scratch / "two", size, "two")
         console.print(f"[bold]1.[/] {size} submissions with --jobs 1...")
@@ -150,6 +157,8 @@ def main() -> int:
                 after[kind] += n
         out["leftovers_after"] = after
         out["labeled_on_engine"] = engine.leftovers(all_sessions=True)  # other engineers' grades count too
+        if "jobs1" in out:
+            out["images_added"] = len(all_images(engine) - images_before)
     out["problems"] = problems
     report(out)
     if args.json:
@@ -216,6 +225,14 @@ def report(out: dict) -> None:
         "",
         "none",
     )
+    if "images_added" in out:
+        table.add_row(
+            "images the grades added (step images too)",
+            str(out["images_added"]),
+            "unlabeled build cache included: a class must not fill the disk",
+            "",
+            "none",
+        )
     labeled = out["labeled_on_engine"]
     table.add_row(
         "labeled on the engine (all sessions)",
