@@ -189,7 +189,7 @@ class Engine:
             # The classic builder keeps running the current step after the client has gone: stop it, and
             # remove the steps it had committed (nothing tagged or labeled refers to them).
             self.remove_step_containers(result.log)
-            self.remove_images(built_layers(result.log))
+            self.remove_images(built_layers(result.log), wait_s=10)
             cancelled = cancel is not None and cancel.is_set()
             if stop.is_set():
                 result.stopped = True
@@ -421,10 +421,31 @@ class Engine:
             if "Running in " in line:
                 _quietly(self.client.api.remove_container, line.split()[-1], force=True)
 
-    def remove_images(self, image_ids: Iterable[str]) -> None:
-        """Remove untagged step images, in the order given (newest first), keeping their parents."""
-        for image_id in image_ids:
-            _quietly(self.client.api.remove_image, image_id, noprune=True)
+    def remove_images(self, image_ids: Iterable[str], wait_s: float = 0) -> None:
+        """Remove untagged step images, in the order given (newest first), keeping their parents.
+
+        `wait_s`: how long to keep trying for those still in use (a builder stopped from outside lets go of
+        its images a moment after its step container is gone).
+        """
+        pending, deadline = list(image_ids), time.monotonic() + wait_s
+        while pending:
+            pending = [image_id for image_id in pending if not self._removed(image_id)]
+            if pending and time.monotonic() >= deadline:
+                return
+            if pending:
+                time.sleep(0.2)
+
+    def _removed(self, image_id: str) -> bool:
+        """Whether `image_id` is gone now (removed, or never there); False while the engine refuses (in use)."""
+        try:
+            self.client.api.remove_image(image_id, noprune=True)
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError:
+            return False
+        except requests.exceptions.RequestException:
+            return True  # the engine is too busy to answer: `python -m grader clean --cache` finds it later
+        return True
 
     def layers_after(self, image_id: str, keep: Callable[[dict], bool]) -> list[str]:
         """The untagged step images between `image_id` and its newest ancestor that `keep(history entry)` accepts.
