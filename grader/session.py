@@ -234,15 +234,22 @@ class GradingContext:
         if self._stack is not None:
             self._stack.down(volumes=True)  # Compose's own order; the label sweep below catches anything left
         shutil.rmtree(self.scratch, ignore_errors=True)
-        # The step images after the reusable ones hold this submission's code only: no later build can use them.
-        own_steps = [
-            step for image in self.engine.session_images() for step in self.engine.layers_after(image, self.is_cache)
-        ]
-        if self._build is not None and not self._build.ok:  # a failed build leaves the steps that worked, unlabeled
-            own_steps += built_layers(self._build.log, after=self.spec.install_step)
+        own_steps = self.own_step_images()
         removed = self.engine.remove_session()
         self.engine.remove_images(own_steps)
         return removed
+
+    def own_step_images(self) -> list[str]:
+        """The step images this submission's code alone produced: no later build can use them."""
+        own = []
+        if self._build is not None and not self._build.ok:  # a failed build leaves the steps that worked, unlabeled
+            own += built_layers(self._build.log, after=self.spec.install_step)
+        try:
+            for image in self.engine.session_images():
+                own += self.engine.layers_after(image, self.is_cache)
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            pass  # an image already gone, or an engine too busy: they stay as cache for `grader clean --cache`
+        return own
 
     def is_cache(self, step: dict) -> bool:
         """Whether a step image (an image history entry) is build cache a later submission can reuse.
