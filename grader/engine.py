@@ -428,12 +428,11 @@ class Engine:
         its images a moment after its step container is gone).
         """
         pending, deadline = list(image_ids), time.monotonic() + wait_s
-        while pending:
+        while True:
             pending = [image_id for image_id in pending if not self._removed(image_id)]
-            if pending and time.monotonic() >= deadline:
+            if not pending or time.monotonic() >= deadline:
                 return
-            if pending:
-                time.sleep(0.2)
+            time.sleep(0.2)
 
     def _removed(self, image_id: str) -> bool:
         """Whether `image_id` is gone now (removed, or never there); False while the engine refuses (in use)."""
@@ -593,38 +592,52 @@ class ChunkReader(io.RawIOBase):
         return n
 
 
+@dataclass
+class BuildStep:
+    """One step of a classic build, as its log tells it."""
+
+    instruction: str  # as the builder printed it: "RUN pip install ..."
+    cached: bool = False  # "---> Using cache"
+    image: str | None = None  # the step image's short id, once the log names it
+
+    @property
+    def is_from(self) -> bool:
+        return self.instruction.upper().startswith("FROM")
+
+
+def build_steps(build_log: list[str]) -> list[BuildStep]:
+    """The steps of a classic build log ("Step 5/9 : RUN ...", then " ---> Using cache" and/or " ---> ID")."""
+    steps: list[BuildStep] = []
+    for line in build_log:
+        if line.startswith("Step "):
+            steps.append(BuildStep(line.partition(" : ")[2]))
+        elif steps and line.strip() == "---> Using cache":
+            steps[-1].cached = True
+        elif steps and line.startswith(" ---> ") and not line.startswith(" ---> Running in"):
+            steps[-1].image = line.split()[-1]
+    return steps
+
+
 def built_layers(build_log: list[str], after: str | None = None) -> list[str]:
     """The ids of the step images a classic build log shows as built anew (not from cache, not a FROM), newest first.
 
     With `after`, only those of the steps after the last step whose instruction contains it (the install).
     """
-    built, steps, cached, keep_until, is_from = [], 0, False, 0, False
-    for line in build_log:
-        if line.startswith("Step "):
-            steps, cached = steps + 1, False
-            instruction = line.partition(" : ")[2]
-            is_from = instruction.upper().startswith("FROM")
-            if after and after in instruction:
-                keep_until = steps
-        elif line.strip() == "---> Using cache":
-            cached = True
-        elif line.startswith(" ---> ") and not line.startswith(" ---> Running in") and not (cached or is_from):
-            built.append((steps, line.split()[-1]))
-    return [image for step, image in reversed(built) if step > keep_until]
+    steps = build_steps(build_log)
+    keep_until = max((i for i, step in enumerate(steps) if after and after in step.instruction), default=-1)
+    built = [step.image for step in steps[keep_until + 1 :] if step.image and not (step.cached or step.is_from)]
+    return built[::-1]
 
 
 def last_cached_layer(build_log: list[str]) -> str | None:
     """The id of the last step image a classic build log took from its cache before the first step it ran."""
-    last, step, cached = None, "", False
-    for line in build_log:
-        if line.startswith("Step "):
-            step, cached = line.partition(" : ")[2].split(" ", 1)[0].upper(), False
-        elif line.strip() == "---> Using cache":
-            cached = True
-        elif line.startswith(" ---> ") and step != "FROM":
-            if not cached:
-                return last
-            last = line.split()[-1]
+    last = None
+    for step in build_steps(build_log):
+        if step.is_from:
+            continue
+        if not step.cached:
+            return last
+        last = step.image
     return last
 
 

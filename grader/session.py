@@ -89,7 +89,13 @@ class GradingContext:
             )
         with self.progress.step(title) as step:
             return self.engine.build(
-                context, self.spec.dockerfile, tag, self.spec.build_timeout_s, on_line=step.update, cancel=self._cancel
+                context,
+                self.spec.dockerfile,
+                tag,
+                self.spec.build_timeout_s,
+                on_line=step.update,
+                cancel=self._cancel,
+                stop_when=stop_when,
             )
 
     def copy_of_submission(self, name: str) -> Path:

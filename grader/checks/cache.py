@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grader.checks.base import Check, Outcome, register
 from grader.dockerfile import dockerfile_instructions, up_to_final_run_with
-from grader.engine import last_cached_layer
+from grader.engine import build_steps, last_cached_layer
 
 REBUILD = "code-change rebuild"
 
@@ -23,11 +23,8 @@ def step_used_cache(build_log: list[str], marker: str) -> bool:
     Engines with the containerd image store report '<missing>' for every intermediate layer id,
     so there the builder's own report of the step is the evidence.
     """
-    cached = False
-    for i, line in enumerate(build_log):
-        if line.startswith("Step ") and marker in line:
-            cached = i + 1 < len(build_log) and "Using cache" in build_log[i + 1]
-    return cached
+    matching = [step for step in build_steps(build_log) if marker in step.instruction]
+    return bool(matching) and matching[-1].cached
 
 
 def when_step_runs(number: int):

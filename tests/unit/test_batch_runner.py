@@ -18,19 +18,11 @@ from grader.batch import runner
 from grader.batch.roster import Submission
 from grader.batch.runner import BatchEngine, Cancelled, JobProgress, grade_one, grading_key
 from grader.engine import Engine
-from grader.gradebook import Gradebook
 
 
 @pytest.fixture
 def spec():
     return lab01_spec()
-
-
-@pytest.fixture
-def book(tmp_path):
-    gradebook = Gradebook(f"sqlite:///{tmp_path}/gradebook.sqlite")
-    yield gradebook
-    gradebook.close()
 
 
 def test_messages_name_the_submission_not_the_scratch_copy(monkeypatch, tmp_path, spec, book):

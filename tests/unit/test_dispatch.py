@@ -14,11 +14,10 @@ from types import SimpleNamespace
 import pytest
 from made_results import make_result
 
-from grader.batch import dispatch, lab_spec, runner
+from grader.batch import dispatch, runner
 from grader.batch.roster import Submission
 from grader.batch.runner import Display
 from grader.batch.workers import grade_parcel
-from grader.gradebook import Gradebook
 
 NOTHING = {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
 
@@ -91,18 +90,6 @@ class Seen(Display):
 
     def note(self, text):
         self.lines.append(("note", text))
-
-
-@pytest.fixture
-def spec():
-    return lab_spec("01")
-
-
-@pytest.fixture
-def book(tmp_path):
-    gradebook = Gradebook(f"sqlite:///{tmp_path}/gradebook.sqlite")
-    yield gradebook
-    gradebook.close()
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 from made_results import make_result
 
-from grader.batch import lab_spec, runner, workers
+from grader.batch import runner, workers
 from grader.batch.parcel import pack
 from grader.batch.roster import Submission
 from grader.batch.runner import grading_key
@@ -29,21 +29,8 @@ from grader.batch.workers import (
     session_of,
 )
 from grader.errors import GradebookError, GraderError
-from grader.gradebook import Gradebook
 
 PG = "postgresql+psycopg://grader@db.example.org/grades"
-
-
-@pytest.fixture
-def spec():
-    return lab_spec("01")
-
-
-@pytest.fixture
-def book(tmp_path):
-    gradebook = Gradebook(f"sqlite:///{tmp_path}/gradebook.sqlite")
-    yield gradebook
-    gradebook.close()
 
 
 @pytest.fixture
