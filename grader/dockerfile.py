@@ -13,6 +13,9 @@ from dataclasses import dataclass
 # Files this reader does not follow line by line: another escape character, or heredocs (BuildKit's RUN <<EOF).
 ESCAPE_DIRECTIVE = re.compile(r"^\s*#\s*escape\s*=", re.IGNORECASE | re.MULTILINE)
 HEREDOC = re.compile(r"<<-?[ \t]*[\"']?[A-Za-z_]")
+# A parser directive naming the Dockerfile frontend image ("# syntax=docker/dockerfile:1"): only at the very top.
+SYNTAX_DIRECTIVE = re.compile(r"^#[ \t]*syntax[ \t]*=[ \t]*(\S+)[ \t]*$", re.IGNORECASE)
+DIRECTIVE = re.compile(r"^#[ \t]*\w+[ \t]*=")
 ARG_REF = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
 
 
@@ -100,3 +103,27 @@ def up_to_final_run_with(text: str, marker: str) -> str | None:
         return None
     cut = "".join(text.splitlines(keepends=True)[: installs[-1].end])
     return cut if cut.endswith("\n") else cut + "\n"
+
+
+def syntax_directive(text: str) -> tuple[int, str] | None:
+    """The `# syntax=IMAGE` parser directive as (line index, image), or None.
+
+    Directives count only before the first instruction, comment or blank line, as Docker reads them.
+    """
+    for index, line in enumerate(text.splitlines()):
+        if not DIRECTIVE.match(line):
+            return None
+        match = SYNTAX_DIRECTIVE.match(line)
+        if match:
+            return index, match[1]
+    return None
+
+
+def without_syntax_directive(text: str) -> str:
+    """`text` with its `# syntax=` line blanked (kept as an empty line, so line numbers in errors still match)."""
+    found = syntax_directive(text)
+    if found is None:
+        return text
+    lines = text.splitlines(keepends=True)
+    lines[found[0]] = "\n"
+    return "".join(lines)

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker.errors
@@ -25,11 +25,12 @@ import requests.exceptions
 from docker.utils import kwargs_from_env
 
 import docker
+from grader import buildkit
+from grader.buildkit import BuildResult, BuildStep
 from grader.errors import ComposeFileInvalid, EngineUnavailable
 from grader.spec import Limits
 
-# One label, valued with the session id: the classic builder turns each build label into a LABEL step
-# of its own, and a second label would leave a labeled intermediate image behind.
+# One label, valued with the session id: everything a grading session creates carries it.
 LABEL = "org.mlcontainers.grader"
 STANDIN_LABEL = "org.mlcontainers.standin"
 # A workshop pack's wheelhouse runs on this network; builds join it when it exists (see grader/workshop.py).
@@ -38,19 +39,6 @@ WORKSHOP_NETWORK = "grader-workshop"
 PING_TIMEOUT_S = 10
 CALL_TIMEOUT_S = 300
 CHUNK = 1 << 20
-
-
-@dataclass
-class BuildResult:
-    ok: bool
-    image_id: str | None
-    seconds: float
-    log: list[str] = field(default_factory=list)
-    error: str = ""
-    stopped: bool = False  # stopped on purpose by `stop_when`: the answer was in the log before the end
-
-    def log_tail(self, lines: int = 25) -> str:
-        return "\n".join(self.log[-lines:])
 
 
 def connect(timeout_s: float = PING_TIMEOUT_S) -> Engine:
@@ -129,86 +117,33 @@ class Engine:
         timeout_s: float,
         on_line: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
-        stop_when: Callable[[str], bool] | None = None,
+        stop_when: Callable[[BuildStep], bool] | None = None,
+        secrets: dict[str, str] | None = None,
+        target: str | None = None,
     ) -> BuildResult:
-        """Build with the engine's builder, streaming its log; a build past `timeout_s` is abandoned.
+        """Build `context` with BuildKit (grader/buildkit.py), labeled, into this engine's image store as `tag`.
 
-        `stop_when(line)` returning True stops the build there (`stopped`, no image), as a caller that
-        has read what it needed. The SDK honours the context's .dockerignore exactly as the docker CLI does.
+        A build past `timeout_s`, or `cancel` set, is interrupted; `stop_when(step)` stops it on purpose.
         """
-        # A client of its own, so that closing it on a timeout stops this build and nothing else.
-        api = docker.APIClient(version="auto", timeout=timeout_s + 30, **kwargs_from_env())
-        result = BuildResult(ok=False, image_id=None, seconds=0.0)
-        start = time.monotonic()
-        network = self.build_network()
-        stop = threading.Event()
-
-        def stream() -> None:
-            try:
-                for chunk in api.build(
-                    path=str(context),
-                    dockerfile=dockerfile,
-                    tag=tag,
-                    labels=self.labels,
-                    rm=True,
-                    forcerm=True,
-                    decode=True,
-                    network_mode=network,
-                ):
-                    if "stream" in chunk:
-                        for line in chunk["stream"].splitlines():
-                            if line.strip():
-                                result.log.append(line)
-                                if on_line:
-                                    on_line(line)
-                                if stop_when and stop_when(line):
-                                    stop.set()
-                                    return
-                    if "aux" in chunk and "ID" in chunk["aux"]:
-                        result.image_id = chunk["aux"]["ID"]
-                    if "error" in chunk:
-                        result.error = chunk["error"].strip()
-                        result.log.append(result.error)
-            except (
-                docker.errors.APIError,
-                docker.errors.DockerException,
-                requests.exceptions.RequestException,
-                OSError,
-            ) as err:
-                if not result.error:
-                    result.error = str(err)
-
-        reader = threading.Thread(target=stream, daemon=True)
-        reader.start()
-        deadline = start + timeout_s
-        while reader.is_alive() and time.monotonic() < deadline and not (cancel and cancel.is_set()):
-            reader.join(0.2)
-        if reader.is_alive() or stop.is_set():
-            api.close()
-            reader.join(10)
-            # The classic builder keeps running the current step after the client has gone: stop it, and
-            # remove the steps it had committed (nothing tagged or labeled refers to them).
-            self.remove_step_containers(result.log)
-            self.remove_images(built_layers(result.log), wait_s=10)
-            cancelled = cancel is not None and cancel.is_set()
-            if stop.is_set():
-                result.stopped = True
-            else:
-                result.error = (
-                    "the build was cancelled"
-                    if cancelled
-                    else (f"the build did not finish within {timeout_s:.0f}s and was stopped")
-                )
-            result.image_id = None
-        api.close()
-        result.seconds = time.monotonic() - start
-        result.ok = result.image_id is not None and not result.error
+        result = buildkit.build(
+            context,
+            dockerfile,
+            tag,
+            timeout_s=timeout_s,
+            labels=self.labels,
+            secrets=secrets,
+            target=target,
+            on_line=on_line,
+            cancel=cancel,
+            stop_when=stop_when,
+        )
+        if result.ok:
+            try:  # the id the engine lists (the metadata's digest differs between the two image stores)
+                result.image_id = self.client.images.get(tag).id
+            except docker.errors.ImageNotFound:
+                result.ok, result.image_id = False, None
+                result.error = f"the build finished but {tag} is not in the engine's image store"
         return result
-
-    def build_network(self) -> str | None:
-        """The workshop's network when a workshop pack is loaded here (builds install from its wheelhouse)."""
-        found = self.client.networks.list(names=[WORKSHOP_NETWORK], filters={"label": WORKSHOP_LABEL})
-        return WORKSHOP_NETWORK if found else None
 
     # --- workshop packs (grader/workshop.py) ----------------------------------------------------------
     def save_images(self, refs: list[str], path: Path) -> None:
@@ -411,56 +346,6 @@ class Engine:
         return list(self.client.events(since=since, until=time.time(), filters=filters, decode=True))
 
     # --- cleaning up ------------------------------------------------------------------------------
-    def remove_step_containers(self, build_log: list[str]) -> None:
-        """Remove the classic builder's step containers a build log names ("---> Running in ID").
-
-        The builder removes them itself when a build ends normally; one stopped from outside (a timeout) or a
-        failed step run without --force-rm (Compose has none) leaves its container behind, unlabeled.
-        """
-        for line in build_log:
-            if "Running in " in line:
-                _quietly(self.client.api.remove_container, line.split()[-1], force=True)
-
-    def remove_images(self, image_ids: Iterable[str], wait_s: float = 0) -> None:
-        """Remove untagged step images, in the order given (newest first), keeping their parents.
-
-        `wait_s`: how long to keep trying for those still in use (a builder stopped from outside lets go of
-        its images a moment after its step container is gone).
-        """
-        pending, deadline = list(image_ids), time.monotonic() + wait_s
-        while True:
-            pending = [image_id for image_id in pending if not self._removed(image_id)]
-            if not pending or time.monotonic() >= deadline:
-                return
-            time.sleep(0.2)
-
-    def _removed(self, image_id: str) -> bool:
-        """Whether `image_id` is gone now (removed, or never there); False while the engine refuses (in use)."""
-        try:
-            self.client.api.remove_image(image_id, noprune=True)
-        except docker.errors.NotFound:
-            return True
-        except docker.errors.APIError:
-            return False
-        except requests.exceptions.RequestException:
-            return True  # the engine is too busy to answer: `python -m grader clean --cache` finds it later
-        return True
-
-    def layers_after(self, image_id: str, keep: Callable[[dict], bool]) -> list[str]:
-        """The untagged step images between `image_id` and its newest ancestor that `keep(history entry)` accepts.
-
-        Newest first, `image_id` itself left out; none when no ancestor is accepted (then all stay as cache).
-        Engines that do not store step images (the containerd store: ids '<missing>') have none to remove.
-        """
-        found = []
-        for entry in self.history(image_id)[1:]:
-            if entry.get("Tags") or entry.get("Id", "<missing>") == "<missing>":
-                return []
-            if keep(entry):
-                return found
-            found.append(entry["Id"])
-        return []
-
     def session_images(self) -> list[str]:
         return [img.id for img in self.client.images.list(all=True, filters={"label": f"{LABEL}={self.session}"})]
 
@@ -485,9 +370,8 @@ class Engine:
             _quietly(v.remove, force=True)
             removed["volumes"] += 1
         for img in self.client.images.list(all=True, filters=flt):
-            # noprune keeps the untagged parent layers, the build cache: GradingContext.close then removes
-            # those only this submission's code made. `python -m grader clean --cache` removes them all.
-            _quietly(self.client.images.remove, img.id, force=True, noprune=True)
+            # BuildKit keeps its build cache apart from images: removing the image keeps the cache.
+            _quietly(self.client.images.remove, img.id, force=True)
             removed["images"] += 1
         return removed
 
@@ -501,9 +385,9 @@ class Engine:
             "images": len(self.client.images.list(all=True, filters=flt)),
         }
 
-    def prune_build_cache(self) -> int:
-        """Remove dangling images (the classic builder's cache); returns bytes reclaimed."""
-        return self.client.images.prune(filters={"dangling": True}).get("SpaceReclaimed") or 0
+    def prune_build_cache(self, keep_bytes: int | None = None) -> int:
+        """Prune BuildKit's build cache (all of it, or the least recently used down to `keep_bytes`); bytes freed."""
+        return self.client.api.prune_builds(keep_storage=keep_bytes).get("SpaceReclaimed") or 0
 
 
 @dataclass
@@ -590,55 +474,6 @@ class ChunkReader(io.RawIOBase):
         buffer[:n] = self._left[:n]
         self._left = self._left[n:]
         return n
-
-
-@dataclass
-class BuildStep:
-    """One step of a classic build, as its log tells it."""
-
-    instruction: str  # as the builder printed it: "RUN pip install ..."
-    cached: bool = False  # "---> Using cache"
-    image: str | None = None  # the step image's short id, once the log names it
-
-    @property
-    def is_from(self) -> bool:
-        return self.instruction.upper().startswith("FROM")
-
-
-def build_steps(build_log: list[str]) -> list[BuildStep]:
-    """The steps of a classic build log ("Step 5/9 : RUN ...", then " ---> Using cache" and/or " ---> ID")."""
-    steps: list[BuildStep] = []
-    for line in build_log:
-        if line.startswith("Step "):
-            steps.append(BuildStep(line.partition(" : ")[2]))
-        elif steps and line.strip() == "---> Using cache":
-            steps[-1].cached = True
-        elif steps and line.startswith(" ---> ") and not line.startswith(" ---> Running in"):
-            steps[-1].image = line.split()[-1]
-    return steps
-
-
-def built_layers(build_log: list[str], after: str | None = None) -> list[str]:
-    """The ids of the step images a classic build log shows as built anew (not from cache, not a FROM), newest first.
-
-    With `after`, only those of the steps after the last step whose instruction contains it (the install).
-    """
-    steps = build_steps(build_log)
-    keep_until = max((i for i, step in enumerate(steps) if after and after in step.instruction), default=-1)
-    built = [step.image for step in steps[keep_until + 1 :] if step.image and not (step.cached or step.is_from)]
-    return built[::-1]
-
-
-def last_cached_layer(build_log: list[str]) -> str | None:
-    """The id of the last step image a classic build log took from its cache before the first step it ran."""
-    last = None
-    for step in build_steps(build_log):
-        if step.is_from:
-            continue
-        if not step.cached:
-            return last
-        last = step.image
-    return last
 
 
 def _quietly(fn, *args, **kwargs) -> None:

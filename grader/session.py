@@ -20,10 +20,12 @@ import docker.errors
 import requests
 
 from grader import __version__
+from grader.buildkit import BuildResult
 from grader.checks import registry
 from grader.checks.base import ERROR, SKIPPED, Outcome
 from grader.compose_file import for_grading, violations
-from grader.engine import BuildResult, ComposeRun, Engine, built_layers, compose_config, connect
+from grader.dockerfile import syntax_directive, without_syntax_directive
+from grader.engine import ComposeRun, Engine, compose_config, connect
 from grader.errors import ComposeFileInvalid, EngineUnavailable, GraderError, InvalidSubmission, PrerequisiteFailed
 from grader.progress import Progress
 from grader.readiness import Waited, wait_until_answers
@@ -54,8 +56,6 @@ class GradingContext:
         self.progress = progress
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-"))
         self.timings: dict[str, float] = {}
-        # The newest step image a code-only change reused (set by the layer-cache check): build cache worth keeping.
-        self.reusable_layer: str | None = None
         self._build: BuildResult | None = None
         self._config: dict | None = None
         self._service: Service | None = None
@@ -83,26 +83,42 @@ class GradingContext:
     def build_from(self, context: Path, tag_suffix: str, title: str | None, stop_when=None) -> BuildResult:
         """Build `context`; with no title, silently (a background build must not draw over the progress)."""
         tag = f"grader-{self.spec.id}:{self.engine.session}-{tag_suffix}"
+        notes = self.use_reachable_frontend(context / self.spec.dockerfile)
+        options = dict(cancel=self._cancel, stop_when=stop_when, secrets=self.spec.build_secrets)
         if title is None:
-            return self.engine.build(
-                context, self.spec.dockerfile, tag, self.spec.build_timeout_s, cancel=self._cancel, stop_when=stop_when
-            )
-        with self.progress.step(title) as step:
-            return self.engine.build(
-                context,
-                self.spec.dockerfile,
-                tag,
-                self.spec.build_timeout_s,
-                on_line=step.update,
-                cancel=self._cancel,
-                stop_when=stop_when,
-            )
+            built = self.engine.build(context, self.spec.dockerfile, tag, self.spec.build_timeout_s, **options)
+        else:
+            with self.progress.step(title) as step:
+                built = self.engine.build(
+                    context, self.spec.dockerfile, tag, self.spec.build_timeout_s, on_line=step.update, **options
+                )
+        built.notes[:0] = notes
+        return built
+
+    def use_reachable_frontend(self, dockerfile: Path) -> list[str]:
+        """Build with the engine's built-in Dockerfile frontend when `# syntax=` names one that cannot be had.
+
+        BuildKit pulls the frontend image a `# syntax=` line names before it reads the rest; offline (a
+        workshop room, a CI machine with no registry) that fails, though the built-in frontend reads the file
+        just as well. Returns a note for the build's evidence when the line was dropped from the grader's copy.
+        """
+        if dockerfile.is_symlink() or not dockerfile.is_file():
+            return []
+        text = dockerfile.read_text(errors="replace")
+        found = syntax_directive(text)
+        if found is None or frontend_available(self.engine, found[1]):
+            return []
+        dockerfile.write_text(without_syntax_directive(text))
+        return [
+            f"note: the Dockerfile asks for the frontend image {found[1]} (`# syntax=`), which no registry here "
+            "provides; the grader built it with the engine's built-in Dockerfile frontend instead."
+        ]
 
     def copy_of_submission(self, name: str) -> Path:
-        """A copy of the submission in the scratch folder, owned by the grader's user.
+        """A copy of the submission in the scratch folder, with the files the lab provides itself.
 
-        Every build reads such a copy: the classic builder counts file owners in its cache key, so a
-        build of the learner's own files and a rebuild of a copy would never share a layer.
+        Every build reads such a copy, so the grader may adapt it (a `# syntax=` line it cannot resolve
+        offline) without touching the learner's files.
         """
         copy = self.scratch / name
         shutil.copytree(self.submission, copy, symlinks=True)
@@ -240,32 +256,17 @@ class GradingContext:
         if self._stack is not None:
             self._stack.down(volumes=True)  # Compose's own order; the label sweep below catches anything left
         shutil.rmtree(self.scratch, ignore_errors=True)
-        own_steps = self.own_step_images()
-        removed = self.engine.remove_session()
-        self.engine.remove_images(own_steps)
-        return removed
+        return self.engine.remove_session()
 
-    def own_step_images(self) -> list[str]:
-        """The step images this submission's code alone produced: no later build can use them."""
-        own = []
-        if self._build is not None and not self._build.ok:  # a failed build leaves the steps that worked, unlabeled
-            own += built_layers(self._build.log, after=self.spec.install_step)
-        try:
-            for image in self.engine.session_images():
-                own += self.engine.layers_after(image, self.is_cache)
-        except (docker.errors.APIError, requests.exceptions.RequestException):
-            pass  # an image already gone, or an engine too busy: they stay as cache for `grader clean --cache`
-        return own
 
-    def is_cache(self, step: dict) -> bool:
-        """Whether a step image (an image history entry) is build cache a later submission can reuse.
+_FRONTENDS: dict[str, bool] = {}
 
-        Where the layer-cache check rebuilt after a code change, exactly what that rebuild reused; elsewhere
-        the dependency install and what comes before it.
-        """
-        if self.reusable_layer:
-            return step["Id"].removeprefix("sha256:").startswith(self.reusable_layer)
-        return self.spec.install_step in (step.get("CreatedBy") or "")
+
+def frontend_available(engine: Engine, image: str) -> bool:
+    """Whether a Dockerfile frontend image is on the engine or can be pulled (asked once per image)."""
+    if image not in _FRONTENDS:
+        _FRONTENDS[image] = engine.image_labels(image) is not None or engine.pull(image)[0]
+    return _FRONTENDS[image]
 
 
 def run_check(check, ctx: GradingContext) -> TestResult:

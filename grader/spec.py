@@ -70,6 +70,9 @@ class LabSpec:
     base_images: tuple[str, ...] = ()
     dockerfile: str = "Dockerfile"
     build_timeout_s: float = 600
+    # Dummy build secrets ({id: value}) the grader passes to every build, for `RUN --mount=type=secret,id=...`
+    # steps a lab teaches. Values sit in lab.yaml in plain text: never a real secret.
+    build_secrets: dict[str, str] = field(default_factory=dict)
     port: int = 5000
     ready_path: str = "/health"
     limits: Limits = Limits()
@@ -101,6 +104,15 @@ def _take(data: dict, cls, where: str):
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
     return cls(**data)
+
+
+def _secrets(data, path: Path) -> dict[str, str]:
+    """`build.secrets`: a mapping of secret ids to dummy values, both strings."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise SpecError(f"{path}: build.secrets must map secret ids to (dummy) string values")
+    return dict(data)
 
 
 def load_spec(path: Path) -> LabSpec:
@@ -138,6 +150,7 @@ def load_spec(path: Path) -> LabSpec:
         learning_targets=tuple(raw.pop("learning_targets", ())),
         dockerfile=build.pop("dockerfile", "Dockerfile"),
         build_timeout_s=float(build.pop("timeout_s", 600)),
+        build_secrets=_secrets(build.pop("secrets", None), path),
         port=int(service.pop("port", 5000)),
         ready_path=service.pop("ready_path", "/health"),
     )

@@ -38,10 +38,8 @@ class Stack:
         )
 
     def build(self, timeout_s: float, on_line=None) -> ComposeRun:
-        built = self.compose("build", timeout_s=timeout_s, on_line=on_line)
-        if not built.ok:  # a failed step's container stays behind otherwise
-            self.engine.remove_step_containers(built.output.splitlines())
-        return built
+        # Compose builds through buildx (BuildKit) where the plugin is installed, as `make engine` makes sure.
+        return self.compose("build", timeout_s=timeout_s, on_line=on_line)
 
     def up(self, *extra: str, on_line=None) -> ComposeRun:
         """Start (or update) the stack and wait until every service is running, and healthy where it has a check."""
