@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LAB ?= 01
 WORKSHOP ?= workshop
 
-.PHONY: help setup venv engine images wheels torch browser services vm-kit doctor lab labs grade check test test-unit lint bench workshop-pack workshop-load workshop-unload clean
+.PHONY: help setup venv engine engine-stop compat images wheels torch browser services vm-kit doctor lab labs grade check test test-unit lint bench workshop-pack workshop-load workshop-unload clean
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,8 +22,14 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP) ## Create .venv with the pinned Python dependencies
 
-engine: venv ## Use the running Docker engine, or install and start one (root on Debian/Ubuntu), plus Compose
+engine: venv ## Use the running engine, or start a current one (root on Debian/Ubuntu; ENGINE=legacy: Debian 12's 20.10); buildx and Compose plugins
 	@bash docker/engine.sh
+
+engine-stop: ## Stop an engine that `make engine` started (never Docker Desktop or a system service)
+	@bash docker/engine.sh stop
+
+compat: setup ## Compatibility pass: grade every reference solution on Debian 12's docker.io 20.10, then back to the current engine
+	@PY=$(PY) bash docker/compat.sh
 
 images: engine ## Pull every base image the labs need, or build local stand-ins when no registry answers
 	@$(PY) -m grader images
@@ -73,7 +79,8 @@ lint: venv ## Lint the Python code (ruff) and every Dockerfile (hadolint)
 	$(VENV)/bin/ruff check grader workbook tests benchmarks notebooks
 	$(VENV)/bin/hadolint --failure-threshold warning $(shell find solutions -name 'Dockerfile*' | sort)
 
-bench: setup ## Benchmarks: grade vs regrade, start-up vs plain process, a class with 2 jobs vs 1
+bench: setup ## Benchmarks: BuildKit vs the legacy builder, grade vs regrade, start-up vs plain process, a class with 2 jobs vs 1
+	$(PY) benchmarks/bench_builders.py
 	$(PY) benchmarks/bench_grader.py
 	$(PY) benchmarks/bench_batch.py
 

@@ -34,8 +34,14 @@ ERROR_PREFIXES = ("ERROR: failed to build: failed to solve: ", "ERROR: failed to
 STOP_GRACE_S = 10  # how long an interrupted buildx client gets to cancel its build before it is killed
 
 
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")[:26] + "+00:00") if value else None
+def parse_time(value: str | None) -> datetime | None:
+    """An RFC 3339 time as BuildKit and the engine write it (nanoseconds, "Z"), to the microsecond."""
+    if not value:
+        return None
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?", value)
+    if not match:
+        return None
+    return datetime.fromisoformat(match[1] + (match[2] or "")[:7] + "+00:00")
 
 
 @dataclass
@@ -153,10 +159,10 @@ class ProgressReader:
             step.cached = True
             out.append(f"#{step.number} CACHED")
         if vertex.get("started") and step.started is None:
-            step.started = _time(vertex["started"])
+            step.started = parse_time(vertex["started"])
         if vertex.get("completed"):
             first = step.completed is None
-            step.completed = _time(vertex["completed"])
+            step.completed = parse_time(vertex["completed"])
             if vertex.get("error") and not step.error:
                 step.error = vertex["error"]
                 out.append(f"#{step.number} ERROR: {step.error}")
@@ -239,11 +245,14 @@ def build(
         follower = threading.Thread(target=follow, daemon=True)
         follower.start()
         deadline = started + timeout_s
-        while proc.poll() is None:
-            if stop.is_set() or time.monotonic() >= deadline or (cancel is not None and cancel.is_set()):
+        try:
+            while proc.poll() is None:
+                if stop.is_set() or time.monotonic() >= deadline or (cancel is not None and cancel.is_set()):
+                    break
+                follower.join(0.1)
+        finally:  # also on Ctrl-C: the build must not outlive the grader
+            if proc.poll() is None:
                 interrupt(proc)
-                break
-            follower.join(0.1)
         proc.wait()
         follower.join(STOP_GRACE_S)
         result.steps = list(reader.steps.values())

@@ -30,7 +30,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from grader import __version__, base_images, class_report, exporters, starters, workshop
+from grader import __version__, base_images, build_cache, class_report, exporters, starters, workshop
 from grader.batch import lab_spec, out_dir, run_batch
 from grader.batch.outputs import FORMATS, write_exports
 from grader.ci_template import render as render_ci_template
@@ -220,7 +220,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
     removed = engine.remove_all()
     console.print("Removed " + ", ".join(f"{n} {kind}" for kind, n in removed.items()) + " left by the grader.")
     if args.cache:
-        console.print(f"Removed the build cache ({engine.prune_build_cache() / 1e6:.0f} MB).")
+        freed = build_cache.clear(engine)
+        console.print(f"Removed the build cache grading made ({freed / 1e6:.0f} MB); other builds' cache is kept.")
     return 0
 
 
@@ -238,7 +239,7 @@ def cmd_workshop(args: argparse.Namespace) -> int:
         workshop.load(folder, engine, say=say)
         console.print(
             "Loaded. Every lab now builds from the wheelhouse, with no network: `make check LAB=NN`, or by hand "
-            f"`docker build --network {workshop.WORKSHOP_NETWORK} ...`. Undo with: make workshop-unload"
+            "a plain `docker build .`. Undo with: make workshop-unload"
         )
     else:
         workshop.unload(folder, engine, say=say)
@@ -349,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("images", help="pull or build every base image the labs need").set_defaults(func=cmd_images)
     clean = sub.add_parser("clean", help="remove everything the grader left on the engine")
-    clean.add_argument("--cache", action="store_true", help="also remove the build cache (dangling images)")
+    clean.add_argument("--cache", action="store_true", help="also remove the BuildKit build cache that grading made")
     clean.set_defaults(func=cmd_clean)
 
     shop = sub.add_parser("workshop", help="pack everything the labs need for a room with no network, or load it")

@@ -80,7 +80,6 @@ def for_grading(
     labels: dict[str, str],
     limits: Limits,
     healthcheck_interval: str = "1s",
-    build_network: str | None = None,
 ) -> GradingConfig:
     """The configuration the grader runs: the learner's stack, within the grader's limits and labels."""
     config = copy.deepcopy(config)
@@ -90,8 +89,6 @@ def for_grading(
         service["labels"] = {**(service.get("labels") or {}), **labels}
         if service.get("build"):
             service["build"]["labels"] = {**(service["build"].get("labels") or {}), **labels}
-            if build_network:  # a workshop's wheelhouse network (see grader/workshop.py)
-                service["build"]["network"] = build_network
             built.append(name)
         service["cpus"] = limits.cpus
         service["mem_limit"] = f"{limits.memory_mb}m"

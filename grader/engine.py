@@ -33,9 +33,8 @@ from grader.spec import Limits
 # One label, valued with the session id: everything a grading session creates carries it.
 LABEL = "org.mlcontainers.grader"
 STANDIN_LABEL = "org.mlcontainers.standin"
-# A workshop pack's wheelhouse runs on this network; builds join it when it exists (see grader/workshop.py).
+# A workshop pack's wheelhouse and the base images it changed carry this label (see grader/workshop.py).
 WORKSHOP_LABEL = "org.mlcontainers.workshop"
-WORKSHOP_NETWORK = "grader-workshop"
 PING_TIMEOUT_S = 10
 CALL_TIMEOUT_S = 300
 CHUNK = 1 << 20
@@ -120,17 +119,19 @@ class Engine:
         stop_when: Callable[[BuildStep], bool] | None = None,
         secrets: dict[str, str] | None = None,
         target: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> BuildResult:
-        """Build `context` with BuildKit (grader/buildkit.py), labeled, into this engine's image store as `tag`.
+        """Build `context` with BuildKit (grader/buildkit.py) into this engine's image store as `tag`.
 
-        A build past `timeout_s`, or `cancel` set, is interrupted; `stop_when(step)` stops it on purpose.
+        The image carries this session's label (or `labels`). A build past `timeout_s`, or `cancel` set, is
+        interrupted; `stop_when(step)` stops it on purpose.
         """
         result = buildkit.build(
             context,
             dockerfile,
             tag,
             timeout_s=timeout_s,
-            labels=self.labels,
+            labels=labels or self.labels,
             secrets=secrets,
             target=target,
             on_line=on_line,
@@ -175,41 +176,42 @@ class Engine:
         with open(path, "rb") as archive:
             self.client.images.load(archive)
 
-    def tag_build(self, context: Path, tag: str, labels: dict[str, str]) -> None:
-        """A small build of `context` tagged `tag` (the workshop's pip configuration on a base image)."""
-        self.client.images.build(path=str(context), tag=tag, labels=labels, rm=True, forcerm=True, pull=False)
+    def bridge_gateway(self) -> str:
+        """The host's address on the default bridge: what every build step and container can reach it at."""
+        config = self.network("bridge")["IPAM"]["Config"] or [{}]
+        return config[0].get("Gateway") or "172.17.0.1"
 
-    def start_wheelhouse(self, folder: Path, name: str, alias: str, port: int, timeout_s: float = 30) -> None:
-        """Serve `folder` over HTTP on the workshop network, reachable as http://ALIAS:PORT/ from builds."""
+    def start_wheelhouse(self, folder: Path, name: str, port: int, timeout_s: float = 30) -> str:
+        """Serve `folder` over HTTP on the default bridge's gateway; returns its address ("172.17.0.1:3141").
+
+        BuildKit runs RUN steps on the default network only (never a user-defined one), so a wheelhouse
+        published on the bridge's gateway is what a plain `docker build .` reaches too. Published there, and
+        not on every interface, it is not offered to the room's network.
+        """
         self.stop_wheelhouse(name)
-        labels = {WORKSHOP_LABEL: "true"}
-        # Internal: builds on this network reach the wheelhouse and nothing else, the internet included.
-        self.client.networks.create(WORKSHOP_NETWORK, driver="bridge", internal=True, labels=labels)
+        gateway = self.bridge_gateway()
         container = self.client.containers.create(
             "python:3.11-slim",
             ["python", "-m", "http.server", str(port), "--directory", "/wheelhouse"],
             name=name,
-            labels=labels,
+            labels={WORKSHOP_LABEL: "true"},
             user="65534:65534",
             volumes={str(folder): {"bind": "/wheelhouse", "mode": "ro"}},
             restart_policy={"Name": "unless-stopped"},
-            network=WORKSHOP_NETWORK,
-            networking_config={WORKSHOP_NETWORK: self.client.api.create_endpoint_config(aliases=[alias])},
+            ports={f"{port}/tcp": (gateway, port)},
         )
         container.start()
         probe = ["python", "-c", f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/simple/')"]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.exec(container, probe)[0] == 0:
-                return
+                return f"{gateway}:{port}"
             time.sleep(0.2)
         raise EngineUnavailable(f"the wheelhouse did not answer within {timeout_s:.0f}s: {self.logs_tail(container)}")
 
     def stop_wheelhouse(self, name: str) -> None:
         for c in self.client.containers.list(all=True, filters={"name": name, "label": WORKSHOP_LABEL}):
             _quietly(c.remove, force=True)
-        for n in self.client.networks.list(names=[WORKSHOP_NETWORK], filters={"label": WORKSHOP_LABEL}):
-            _quietly(n.remove)
 
     # --- running ----------------------------------------------------------------------------------
     def run_once(self, image: str, entrypoint: list[str], timeout_s: float = 30) -> tuple[int, str]:
@@ -385,9 +387,20 @@ class Engine:
             "images": len(self.client.images.list(all=True, filters=flt)),
         }
 
-    def prune_build_cache(self, keep_bytes: int | None = None) -> int:
-        """Prune BuildKit's build cache (all of it, or the least recently used down to `keep_bytes`); bytes freed."""
-        return self.client.api.prune_builds(keep_storage=keep_bytes).get("SpaceReclaimed") or 0
+    def build_cache_records(self) -> list[dict]:
+        """BuildKit's build cache records (`docker buildx du`): ID, Size, InUse, CreatedAt, LastUsedAt..."""
+        # GET /system/df, asked for the build cache alone (the SDK's df() has no type and sizes every image).
+        api = self.client.api
+        answer = api._result(api._get(api._url("/system/df"), params={"type": "build-cache"}), True)
+        return answer.get("BuildCache") or []
+
+    def prune_build_cache_record(self, record_id: str) -> bool:
+        """Remove one build cache record (the engine's prune takes one id a call); False if it stays."""
+        try:
+            answer = self.client.api.prune_builds(filters={"id": record_id})
+        except docker.errors.APIError:
+            return False
+        return record_id in (answer.get("CachesDeleted") or [])
 
 
 @dataclass

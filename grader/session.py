@@ -19,7 +19,7 @@ from pathlib import Path
 import docker.errors
 import requests
 
-from grader import __version__
+from grader import __version__, build_cache
 from grader.buildkit import BuildResult
 from grader.checks import registry
 from grader.checks.base import ERROR, SKIPPED, Outcome
@@ -84,7 +84,9 @@ class GradingContext:
         """Build `context`; with no title, silently (a background build must not draw over the progress)."""
         tag = f"grader-{self.spec.id}:{self.engine.session}-{tag_suffix}"
         notes = self.use_reachable_frontend(context / self.spec.dockerfile)
-        options = dict(cancel=self._cancel, stop_when=stop_when, secrets=self.spec.build_secrets)
+        options = dict(
+            cancel=self._cancel, stop_when=stop_when, secrets=self.spec.build_secrets, target=self.spec.build_target
+        )
         if title is None:
             built = self.engine.build(context, self.spec.dockerfile, tag, self.spec.build_timeout_s, **options)
         else:
@@ -213,9 +215,7 @@ class GradingContext:
             for check in self.checks:
                 check.before_stack(self, folder)
             config = compose_config(folder, compose.file, project=Stack.project_name(self.engine))
-            grading = for_grading(
-                config, self.engine.labels, self.spec.limits, build_network=self.engine.build_network()
-            )
+            grading = for_grading(config, self.engine.labels, self.spec.limits)
             self._stack = Stack(self.engine, folder, compose, grading)
             with self.progress.step("Building the stack's images") as step:
                 built = self._stack.build(self.spec.build_timeout_s, on_line=step.update)
@@ -331,6 +331,7 @@ def grade(
     except (EngineUnavailable, GraderError) as err:
         return result.finish("error", str(err), started)
 
+    cache_before = build_cache.snapshot(engine)
     ctx = GradingContext(submission, spec, engine, progress, checks)
     try:
         for check in checks:
@@ -344,6 +345,7 @@ def grade(
     finally:
         with progress.step("Cleaning up"):
             ctx.close()
+            build_cache.record_and_bound(engine, cache_before)
     result.timings.update(ctx.timings)
     return result.finish(result.status if result.status != "pending" else "graded", "", started)
 

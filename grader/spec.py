@@ -73,6 +73,7 @@ class LabSpec:
     # Dummy build secrets ({id: value}) the grader passes to every build, for `RUN --mount=type=secret,id=...`
     # steps a lab teaches. Values sit in lab.yaml in plain text: never a real secret.
     build_secrets: dict[str, str] = field(default_factory=dict)
+    build_target: str | None = None  # the stage to build (`docker build --target`), when not the last
     port: int = 5000
     ready_path: str = "/health"
     limits: Limits = Limits()
@@ -151,6 +152,7 @@ def load_spec(path: Path) -> LabSpec:
         dockerfile=build.pop("dockerfile", "Dockerfile"),
         build_timeout_s=float(build.pop("timeout_s", 600)),
         build_secrets=_secrets(build.pop("secrets", None), path),
+        build_target=build.pop("target", None),
         port=int(service.pop("port", 5000)),
         ready_path=service.pop("ready_path", "/health"),
     )

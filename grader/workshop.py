@@ -9,10 +9,11 @@
     manifest.json   what is in it, with image ids and file hashes
 
 `load(folder)` on a learner's machine loads the images and starts the wheelhouse: a container serving
-wheelhouse/ on an internal network (`grader-workshop`: no route in or out of the machine). The Python
-base images get one more layer, /etc/pip.conf naming that wheelhouse as the package index, so an
-unchanged `RUN pip install -r requirements.txt` installs from it. Builds join the network: the grader
-does so by itself; by hand, `docker build --network grader-workshop ...`. `unload(folder)` undoes it.
+wheelhouse/, published on the default bridge's gateway (172.17.0.1 on most engines), the one address
+BuildKit's RUN steps and every container reach the host at, and which the room's network does not see.
+The Python base images get one more layer, /etc/pip.conf naming that wheelhouse as the package index, so
+an unchanged `RUN pip install -r requirements.txt` installs from it, in the grader and in a plain
+`docker build .` alike, with no internet. `unload(folder)` undoes it.
 """
 
 from __future__ import annotations
@@ -28,21 +29,24 @@ from collections import defaultdict
 from pathlib import Path
 
 from grader import __version__, base_images
-from grader.engine import WORKSHOP_LABEL, WORKSHOP_NETWORK, Engine
+from grader.engine import WORKSHOP_LABEL, Engine
 from grader.errors import GraderError
 from grader.spec import REPO_ROOT, official_specs
 
-WHEELHOUSE_HOST, WHEELHOUSE_PORT = "wheelhouse", 3141
+WHEELHOUSE_PORT = 3141
 WHEELHOUSE_CONTAINER = "grader-workshop-wheelhouse"
 PIP_IMAGE = "python:3.11-slim"  # the labs' base image: its Python decides which packages pip picks
 # What pip needs to build a package that ships only as source (lab 03 builds psutil), pinned.
 BUILD_TOOLS = ("setuptools==84.2.1", "wheel==0.48.0")
-PIP_CONF = f"""# Written by the workshop pack: packages come from the room's wheelhouse, never from the internet.
-[global]
-index-url = http://{WHEELHOUSE_HOST}:{WHEELHOUSE_PORT}/simple/
-trusted-host = {WHEELHOUSE_HOST}
-disable-pip-version-check = true
-"""
+
+
+def pip_conf(address: str) -> str:
+    """/etc/pip.conf naming the wheelhouse at `address` ("172.17.0.1:3141") as the only package index."""
+    return (
+        "# Written by the workshop pack: packages come from the room's wheelhouse, never from the internet.\n"
+        f"[global]\nindex-url = http://{address}/simple/\ntrusted-host = {address.split(':')[0]}\n"
+        "disable-pip-version-check = true\n"
+    )
 
 
 def requirement_files(root: Path = REPO_ROOT) -> list[Path]:
@@ -161,20 +165,22 @@ def load(folder: Path, engine: Engine, say=print) -> None:
     manifest = _manifest(folder)
     say(f"loading {len(manifest['images'])} images from images.tar...")
     engine.load_images(folder / "images.tar")
+    address = engine.start_wheelhouse(folder / "wheelhouse", WHEELHOUSE_CONTAINER, WHEELHOUSE_PORT)
+    say(f"the wheelhouse answers at http://{address}/ (the default bridge's gateway: every build reaches it)")
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "pip.conf").write_text(PIP_CONF)
+        (Path(tmp) / "pip.conf").write_text(pip_conf(address))
         for ref in manifest["images"]:
             if ref.split(":")[0].split("/")[-1] == "python":
                 say(f"{ref}: pip now installs from the wheelhouse")
                 dockerfile = f"FROM {ref}\nCOPY pip.conf /etc/pip.conf\n"
                 (Path(tmp) / "Dockerfile").write_text(dockerfile)
-                engine.tag_build(Path(tmp), ref, {WORKSHOP_LABEL: "true"})
+                built = engine.build(Path(tmp), "Dockerfile", ref, timeout_s=300, labels={WORKSHOP_LABEL: "true"})
+                if not built.ok:
+                    raise GraderError(f"could not add pip.conf to {ref}: {built.error}", hint="see 'make doctor'")
     for lab_folder in (folder / "provided").iterdir() if (folder / "provided").is_dir() else ():
         for root in (REPO_ROOT / "solutions" / lab_folder.name, REPO_ROOT / "labs" / lab_folder.name):
             if root.is_dir():
                 shutil.copytree(lab_folder, root, dirs_exist_ok=True)
-    engine.start_wheelhouse(folder / "wheelhouse", WHEELHOUSE_CONTAINER, WHEELHOUSE_HOST, WHEELHOUSE_PORT)
-    say(f"the wheelhouse answers on network {WORKSHOP_NETWORK} as http://{WHEELHOUSE_HOST}:{WHEELHOUSE_PORT}/")
 
 
 def unload(folder: Path, engine: Engine, say=print) -> None:

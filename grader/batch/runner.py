@@ -78,13 +78,11 @@ class BatchEngine(Engine):
         if self.stop.is_set():
             raise Cancelled()
 
-    def build(self, context, dockerfile, tag, timeout_s, on_line=None, cancel=None, stop_when=None):
+    def build(self, context, dockerfile, tag, timeout_s, cancel=None, **options):
         self._go_on()
         if self.deadline is not None:
             timeout_s = max(1.0, min(timeout_s, self.deadline - time.monotonic()))
-        return super().build(
-            context, dockerfile, tag, timeout_s, on_line=on_line, cancel=_Either(cancel, self.stop), stop_when=stop_when
-        )
+        return super().build(context, dockerfile, tag, timeout_s, cancel=_Either(cancel, self.stop), **options)
 
     def run_once(self, *args, **kwargs):
         self._go_on()

@@ -15,8 +15,15 @@ class ImageBuilds(Check):
     def run(self, ctx) -> Outcome:
         built = ctx.build()
         if built.ok:
-            return Outcome.passed(f"built in {built.seconds:.1f}s")
-        return Outcome.failed(f"the build failed: {built.error}", evidence=built.log_tail())
+            steps = built.dockerfile_steps
+            cached = sum(step.cached for step in steps)
+            return Outcome.passed(
+                f"built in {built.seconds:.1f}s ({cached} of {len(steps)} steps CACHED)",
+                evidence="\n".join([*built.notes, built.summary()]),
+            )
+        failed = built.failed_step
+        where = f" at `{failed.instruction}`" if failed and failed.instruction else ""
+        return Outcome.failed(f"the build failed{where}: {built.error}", evidence=built.log_tail())
 
 
 @register

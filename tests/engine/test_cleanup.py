@@ -1,9 +1,8 @@
-"""Grading is bounded and tidy: a hanging build is stopped at its timeout, and an interrupted grade
-removes everything it started."""
+"""Grading is tidy: an interrupted grade removes everything it started (a build stopped at its timeout
+or by Ctrl-C: tests/engine/test_buildkit.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -11,26 +10,9 @@ import sys
 import time
 
 from grader.engine import LABEL, Engine
-from grader.session import grade
 from grader.spec import REPO_ROOT, official_specs
 
 SPEC = official_specs()["01"]
-
-
-def test_hanging_build_is_stopped_at_its_timeout(engine, tmp_path):
-    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\nRUN sleep 300\n")
-    spec = dataclasses.replace(SPEC, build_timeout_s=5)
-    started = time.monotonic()
-    result = grade(tmp_path, spec, engine=engine)
-    elapsed = time.monotonic() - started
-    build = next(t for t in result.tests if t.id == "ImageBuilds")
-    assert build.status == "failed" and "within 5s" in build.message
-    runtime = next(t for t in result.tests if t.id == "ServiceBecomesReady")
-    assert runtime.status == "skipped"
-    assert elapsed < 60
-    assert engine.leftovers() == {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
-    # the engine really stopped the build: no build container is still sleeping
-    assert not [c for c in engine.client.containers.list() if "sleep 300" in " ".join(c.attrs["Args"] or [])]
 
 
 def test_interrupt_removes_what_was_started(engine, tmp_path):

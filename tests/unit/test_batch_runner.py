@@ -257,7 +257,7 @@ def test_a_stopped_batch_stops_every_engine_step(monkeypatch):
 def test_a_build_never_runs_past_the_deadline_and_stops_with_the_batch(monkeypatch):
     seen = {}
 
-    def fake_build(self, context, dockerfile, tag, timeout_s, on_line=None, cancel=None, stop_when=None):
+    def fake_build(self, context, dockerfile, tag, timeout_s, cancel=None, **options):
         seen["timeout_s"], seen["cancel"] = timeout_s, cancel
 
     monkeypatch.setattr(Engine, "build", fake_build)

@@ -45,4 +45,5 @@ def test_every_lab_requirements_file_is_packed_and_pip_conf_names_the_wheelhouse
     assert "solutions/01-first-model-container/app/requirements.txt" in files
     assert "solutions/06-compose-stack/api/requirements.txt" in files
     assert all(f.startswith("solutions/") for f in files)
-    assert "index-url = http://wheelhouse:3141/simple/" in workshop.PIP_CONF
+    conf = workshop.pip_conf("172.17.0.1:3141")
+    assert "index-url = http://172.17.0.1:3141/simple/\ntrusted-host = 172.17.0.1\n" in conf
