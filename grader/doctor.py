@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from grader import base_images
 from grader.checks.gpu import gpu_runtime
 from grader.engine import connect
+from grader.engine_facts import EngineReport, engine_report
 from grader.errors import EngineUnavailable
 from grader.spec import REPO_ROOT
 
@@ -34,25 +35,35 @@ def _cli(*args: str) -> subprocess.CompletedProcess | None:
         return None
 
 
-def buildkit_finding() -> Finding:
-    """BuildKit (cache and secret mounts) needs a client that can drive it: buildx, or a 20.10-era client."""
-    probe = _cli("buildx", "version")
-    if probe and probe.returncode == 0:
-        return Finding(
-            "BuildKit", True, f"docker buildx {probe.stdout.split()[1] if probe.stdout.split()[1:] else ''}".strip()
-        )
-    debian = shutil.which("docker", path="/usr/bin")
-    if debian:
-        out = subprocess.run([debian, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True)
-        if out.returncode == 0 and out.stdout.startswith("20."):
-            return Finding("BuildKit", True, f"DOCKER_BUILDKIT=1 {debian} build (client {out.stdout.strip()})")
-    return Finding(
-        "BuildKit",
-        False,
-        "no buildx plugin and no client with the built-in BuildKit front end",
-        fix="install the buildx plugin (apt-get install docker-buildx) or use /usr/bin/docker from docker.io",
-        required=False,
+def engine_findings(report: EngineReport, cgroup: str) -> list[Finding]:
+    """The engine, its image store, the builder, and each thing this engine cannot build (a note with its fix)."""
+    client = (
+        f"; docker CLI {report.client_version}, API {report.client_api_version} with it"
+        if report.client_version
+        else "; no docker CLI on PATH"
     )
+    store = "containerd image store" if report.image_store == "containerd" else "classic image store"
+    findings = [
+        Finding(
+            "Engine",
+            True,
+            f"Docker Engine {report.server_version} (API {report.api_version}{client}), cgroup v{cgroup}",
+        ),
+        Finding("Image store", True, f"{store} ({report.storage_driver} storage)"),
+        Finding("BuildKit", True, f"the builder, through docker buildx {report.buildx_version}")
+        if report.buildx_version
+        else Finding(
+            "BuildKit",
+            False,
+            "the docker CLI has no buildx plugin: the grader and the workbook build only with BuildKit through it",
+            fix="run 'make engine' (it links Debian's docker-buildx plugin)",
+        ),
+    ]
+    findings += [
+        Finding("Limitation", False, f"{lim.feature}: needs {lim.needs}", fix=lim.fix, required=False)
+        for lim in report.limitations
+    ]
+    return findings
 
 
 def diagnose() -> list[Finding]:
@@ -62,16 +73,8 @@ def diagnose() -> list[Finding]:
     except EngineUnavailable as err:
         findings.append(Finding("Engine", False, err.message, fix="make engine"))
         return findings
-    version = engine.version()
     info = engine.info()
-    findings.append(
-        Finding(
-            "Engine",
-            True,
-            f"Docker Engine {version.get('Version')} (API {version.get('ApiVersion')}), "
-            f"{info.get('Driver')} storage, cgroup v{info.get('CgroupVersion', '?')}",
-        )
-    )
+    findings += engine_findings(engine_report(engine), info.get("CgroupVersion", "?"))
     compose = _cli("compose", "version", "--short")
     findings.append(
         Finding(
@@ -83,7 +86,6 @@ def diagnose() -> list[Finding]:
             fix="make engine",
         )
     )
-    findings.append(buildkit_finding())
     for ref in base_images.required_images():
         state = base_images.status(engine, ref)
         detail = {

@@ -25,7 +25,7 @@ import requests.exceptions
 from docker.utils import kwargs_from_env
 
 import docker
-from grader import buildkit
+from grader import buildkit, image_size
 from grader.buildkit import BuildResult, BuildStep
 from grader.errors import ComposeFileInvalid, EngineUnavailable
 from grader.spec import Limits
@@ -103,6 +103,13 @@ class Engine:
 
     def inspect_image(self, image_id: str) -> dict:
         return self.client.api.inspect_image(image_id)
+
+    def image_size(self, ref: str) -> int:
+        """The one size of an image every check and report uses: its layers as uncompressed tars, in bytes.
+
+        The same on both image stores (grader/image_size.py says why `docker image inspect`'s Size is not).
+        """
+        return image_size.image_size(self.client, ref).total
 
     def history(self, image_id: str) -> list[dict]:
         return self.client.api.history(image_id)

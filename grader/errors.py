@@ -51,3 +51,8 @@ class RosterError(GraderError):
 
 class ParcelError(GraderError):
     """Raised when a task message for a grading worker is not one it can read (a wrong or damaged payload)."""
+
+
+class ImageSizeUnknown(GraderError):
+    """Raised when an image's uncompressed layer size cannot be measured from its `docker save` archive
+    (a layout it does not recognise, a missing or damaged layer, a compression this Python cannot undo)."""

@@ -27,8 +27,8 @@ fi
 say "building $tag FROM $slim with compilers, headers, git, curl and wget (apt, a minute or two)..."
 log=$(mktemp /tmp/standin-full.XXXXXX.log)
 trap 'rm -f "$log"' EXIT
-# The classic builder is enough here (no BuildKit features), and works with every client.
-if ! DOCKER_BUILDKIT=0 docker build --pull=false \
+# BuildKit, as every build here: it takes the FROM image from the engine's own store when it is there.
+if ! docker buildx build --load --provenance=false \
      --build-arg "BASE=$slim" \
      --label org.mlcontainers.standin=true \
      --label "org.mlcontainers.standin.of=$tag" \

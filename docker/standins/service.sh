@@ -20,7 +20,8 @@ fi
 say "building $tag FROM $base with Debian's $name (apt, under a minute)..."
 log=$(mktemp /tmp/standin-service.XXXXXX.log)
 trap 'rm -f "$log"' EXIT
-if ! DOCKER_BUILDKIT=0 docker build --pull=false \
+# BuildKit, as every build here: it takes the FROM image from the engine's own store when it is there.
+if ! docker buildx build --load --provenance=false \
      --build-arg "BASE=$base" \
      --label org.mlcontainers.standin=true \
      --label "org.mlcontainers.standin.of=$tag" \

