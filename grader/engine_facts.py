@@ -50,6 +50,16 @@ ENGINE_FEATURES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# How the features above show in a Dockerfile: a build that fails on an engine too old for one names it.
+FEATURE_PATTERNS: dict[str, str] = {
+    "RUN --mount=type=cache and type=secret": r"^\s*RUN\b[^\n]*--mount=",
+    "COPY --chmod with an octal mode (--chmod=755)": r"^\s*(?:COPY|ADD)\b[^\n]*--chmod=",
+    "RUN --network=none": r"^\s*RUN\b[^\n]*--network=",
+    "heredocs (RUN <<EOF ... EOF)": r"^\s*(?:RUN|COPY)\b[^\n]*(?<![\"'\w])<<-?[ \t]*[\"']?[A-Za-z_]",
+    "COPY --link": r"^\s*(?:COPY|ADD)\b[^\n]*--link\b",
+}
+
+
 @dataclass(frozen=True)
 class Limitation:
     feature: str  # what cannot be done
@@ -157,3 +167,15 @@ def engine_report(engine: Engine | None = None) -> EngineReport:
     """The report for `engine`, or for the engine the environment names (raises EngineUnavailable without one)."""
     engine = engine or connect()
     return parse_report(engine.version(), engine.info(), cli_client(), buildkit.buildx_version())
+
+
+def too_old_for(dockerfile_text: str, server_version: str) -> list[str]:
+    """The features `dockerfile_text` uses that an engine of `server_version` cannot build, each with what it needs."""
+    engine = version_tuple(server_version)
+    return [
+        f"{feature} needs Docker Engine {minimum} or later"
+        for feature, minimum, _ in ENGINE_FEATURES
+        if feature in FEATURE_PATTERNS
+        and engine < version_tuple(minimum)
+        and re.search(FEATURE_PATTERNS[feature], dockerfile_text, re.MULTILINE | re.IGNORECASE)
+    ]

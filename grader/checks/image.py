@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from grader.checks.base import Check, Outcome, register
+from grader.engine_facts import UPGRADE, too_old_for
 
 
 @register
@@ -23,6 +24,18 @@ class ImageBuilds(Check):
             )
         failed = built.failed_step
         where = f" at `{failed.instruction}`" if failed and failed.instruction else ""
+        dockerfile = ctx.submission / ctx.spec.dockerfile
+        text = dockerfile.read_text(errors="replace") if dockerfile.is_file() else ""
+        # An old frontend stops at parsing ("dockerfile parse error", "unknown flag: link") before any step runs.
+        unparsed = failed is None and any(w in built.error for w in ("parse error", "unknown flag", "not supported"))
+        too_old = too_old_for(text, ctx.engine.version().get("Version", "")) if unparsed else []
+        if too_old:  # not the learner's mistake: say what this engine lacks and what fixes it
+            return Outcome.failed(
+                f"this engine ({ctx.engine.version().get('Version')}) cannot build your Dockerfile: "
+                + "; ".join(too_old),
+                evidence=built.log_tail(),
+                hint=f"Your Dockerfile is fine for current Docker. {UPGRADE}.",
+            )
         return Outcome.failed(f"the build failed{where}: {built.error}", evidence=built.log_tail())
 
 

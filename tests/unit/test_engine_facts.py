@@ -108,3 +108,21 @@ def test_doctor_reports_store_builder_and_each_limitation_of_an_old_engine_as_a_
     assert len(limits) == 5  # four features of Engine 23 and the client Engine 29 refuses
     assert all(not f.ok and not f.required and f.fix for f in limits)
     assert any("heredocs" in f.detail and "needs Engine 23.0" in f.detail for f in limits)
+
+
+def test_a_build_that_fails_on_an_old_engine_names_the_feature_and_the_version_it_needs():
+    from grader.engine_facts import ENGINE_FEATURES, FEATURE_PATTERNS, too_old_for
+
+    dockerfile = (
+        "FROM python:3.11-slim\n"
+        "COPY --link --chmod=0644 app/requirements.txt .\n"
+        "RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt\n"
+        "RUN <<EOF\npython train.py\nEOF\n"
+    )
+    assert too_old_for(dockerfile, "20.10.24+dfsg1") == [
+        "heredocs (RUN <<EOF ... EOF) needs Docker Engine 23.0 or later",
+        "COPY --link needs Docker Engine 23.0 or later",
+    ]
+    assert too_old_for(dockerfile, "28.5.2+dfsg4") == []
+    assert too_old_for("FROM python:3.11-slim\nRUN echo '<<not a heredoc'\n", "20.10.24") == []
+    assert set(FEATURE_PATTERNS) <= {feature for feature, _, _ in ENGINE_FEATURES}
