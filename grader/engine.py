@@ -14,7 +14,7 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ from grader import buildkit, image_size
 from grader.buildkit import BuildResult, BuildStep
 from grader.errors import ComposeFileInvalid, EngineUnavailable
 from grader.spec import Limits
+from grader.streams import ChunkReader
 
 # One label, valued with the session id: everything a grading session creates carries it.
 LABEL = "org.mlcontainers.grader"
@@ -472,28 +473,6 @@ def compose_config(folder: Path, compose_file: str, project: str | None = None) 
             raise EngineUnavailable("the Compose plugin is missing", hint="run 'make engine' (it installs Compose v2)")
         raise ComposeFileInvalid(f"Compose cannot read {compose_file}:\n{run.tail(10)}")
     return json.loads(run.stdout)
-
-
-class ChunkReader(io.RawIOBase):
-    """A readable file over an iterator of byte chunks, so tarfile can read a stream from the engine."""
-
-    def __init__(self, chunks: Iterable[bytes]):
-        self._chunks = iter(chunks)
-        self._left = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._left:
-            try:
-                self._left = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(buffer), len(self._left))
-        buffer[:n] = self._left[:n]
-        self._left = self._left[n:]
-        return n
 
 
 def _quietly(fn, *args, **kwargs) -> None:

@@ -34,6 +34,7 @@ import json
 import lzma
 import posixpath
 import queue
+import re
 import tarfile
 import threading
 import zlib
@@ -42,8 +43,13 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from grader.errors import ImageSizeUnknown
+from grader.streams import ChunkReader
 
 CHUNK = 1 << 20
+# Blobs named by their own digest (blobs/sha256/<hex>) never change: a layer measured once (the base image's,
+# the dependency install a class shares) is not decompressed again by later measures in this process.
+CONTENT_ADDRESSED = re.compile(r"^blobs/sha256/[0-9a-f]{64}$")
+_MEASURED: dict[str, Blob] = {}
 # A file of the archive kept whole to be read as JSON afterwards (manifest.json, index.json, an image
 # config, a manifest). Configs of images with long histories reach tens of kilobytes; layers are never kept.
 JSON_LIMIT = 4 << 20
@@ -168,12 +174,16 @@ def measure_archive(fileobj: IO[bytes], check_digests: bool = False) -> ImageSiz
                     links[name] = _norm(posixpath.join(posixpath.dirname(name), member.linkname))
                 elif member.islnk():
                     links[name] = _norm(member.linkname)
+                elif member.isfile() and not check_digests and name in _MEASURED:
+                    blobs[name] = _MEASURED[name]  # tarfile skips the unread bytes by itself
                 elif member.isfile():
                     reader = tar.extractfile(member)
                     assert reader is not None
                     blobs[name], doc = _measure(reader, member.size, check_digests)
                     if doc is not None:
                         docs[name] = doc
+                    elif blobs[name].size is not None and CONTENT_ADDRESSED.match(name):
+                        _MEASURED[name] = blobs[name]
     except tarfile.TarError as err:
         raise ImageSizeUnknown(f"the `docker save` archive cannot be read as a tar: {err}") from None
     layout, paths, config = _pick_layers(docs, blobs, links)
@@ -214,31 +224,9 @@ def image_size(client, ref: str, check_digests: bool = False) -> ImageSize:
     """
     chunks = _read_ahead(client.images.get(ref).save(chunk_size=CHUNK))
     try:
-        return measure_archive(io.BufferedReader(_ChunkReader(chunks), CHUNK), check_digests)
+        return measure_archive(io.BufferedReader(ChunkReader(chunks), CHUNK), check_digests)
     finally:
         chunks.close()  # at once, also on an error: the read-ahead thread stops and the engine's stream is let go
-
-
-class _ChunkReader(io.RawIOBase):
-    """A readable file over an iterator of byte chunks, so that tarfile can read the engine's stream."""
-
-    def __init__(self, chunks: Iterator[bytes]):
-        self._chunks = chunks
-        self._left = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._left:
-            piece = next(self._chunks, None)
-            if piece is None:
-                return 0
-            self._left = memoryview(piece)
-        n = min(len(buffer), len(self._left))
-        buffer[:n] = self._left[:n]
-        self._left = self._left[n:]
-        return n
 
 
 def _read_ahead(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:

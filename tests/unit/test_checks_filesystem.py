@@ -22,9 +22,9 @@ from grader.checks.filesystem import (
     scan,
     tar_entries,
 )
-from grader.engine import ChunkReader
 from grader.errors import SpecError
 from grader.spec import REPO_ROOT, CheckSpec
+from grader.streams import ChunkReader
 
 LAB02 = REPO_ROOT / "solutions" / "02-layer-caching"
 FORBIDDEN = ("data", "notebooks", ".venv", ".git")
