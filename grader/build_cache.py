@@ -22,6 +22,7 @@ from grader.engine import Engine
 
 BUDGET_ENV = "GRADER_BUILD_CACHE_MB"  # how much build cache grading may keep (default below)
 DEFAULT_BUDGET_MB = 10_000
+PRUNE_TO = 0.8  # past the budget, the oldest grading cache goes until this fraction of it is left
 ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
 _LEDGER_LOCK = threading.Lock()  # the grades of a batch finish in threads of one process
 
@@ -61,7 +62,7 @@ def snapshot(engine: Engine) -> set[str]:
 
 
 def record_and_bound(engine: Engine, before: set[str]) -> int:
-    """Add the records that appeared since `before` to the ledger, then prune grading's oldest past the budget.
+    """Add the records that appeared since `before` to the ledger; past the budget, prune grading's oldest.
 
     Returns the bytes pruned. Records in use (a build of another grade still running) are never pruned.
     """
@@ -78,6 +79,10 @@ def _record_and_bound(engine: Engine, before: set[str]) -> int:
     ours = (_read(path) | (set(records) - before)) & set(records)  # ids the engine no longer has are dropped
     total = sum(records[i].get("Size") or 0 for i in ours)
     freed, budget = 0, budget_bytes()
+    if total <= budget:
+        _write(path, ours)
+        return 0
+    budget = int(budget * PRUNE_TO)  # well under it: the next grades do not each prune a little
     # Least recently used first; among equals the newest first, so a child goes before its parent.
     by_age = sorted(ours, key=lambda i: (_used(records[i]), -_created(records[i])))
     for record_id in by_age:

@@ -66,7 +66,9 @@ class GradingContext:
         self._stack_images: list[str] = []
         # Work that checks start in the background once the image is built (a second build, say),
         # so that it overlaps with the runtime checks instead of adding to the total.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grader-background")
+        # Two: measuring the image's size (a `docker save` stream) and a check's side build run side by side.
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="grader-background")
+        self._size_lock = threading.Lock()
         self._jobs: dict[str, Future] = {}
         self._cancel = threading.Event()
 
@@ -77,6 +79,8 @@ class GradingContext:
             self._build = self.build_from(self.copy_of_submission("build"), "image", "Building the image")
             self.timings["build_s"] = round(self._build.seconds, 2)
             if self._build.ok:
+                # Every grade reports the image's size: measure it while the service starts and is probed.
+                self.in_background("image size", self.image_size)
                 for check in self.checks:
                     check.after_build(self)
         return self._build
@@ -156,9 +160,10 @@ class GradingContext:
     def image_size(self, image_id: str | None = None) -> int:
         """The size of the built image (or of `image_id`) in bytes, measured once (grader/image_size.py)."""
         image_id = image_id or self.image()
-        if image_id not in self._sizes:
-            self._sizes[image_id] = self.engine.image_size(image_id)
-        return self._sizes[image_id]
+        with self._size_lock:  # a check asking while the background measure runs waits for its answer
+            if image_id not in self._sizes:
+                self._sizes[image_id] = self.engine.image_size(image_id)
+            return self._sizes[image_id]
 
     def healthcheck(self) -> dict | None:
         """The image's HEALTHCHECK as the engine stores it, or None when it declares none (or NONE)."""

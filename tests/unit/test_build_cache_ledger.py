@@ -54,9 +54,20 @@ def test_past_the_budget_the_least_recently_used_grading_cache_goes_first(monkey
     engine.add("busy", 80, "00:02", in_use=True)
     engine.add("new", 15, "00:03")
     freed = build_cache.record_and_bound(engine, before)
-    # 175 MB of grading cache against 100: "old" goes; "busy" is in use and stays; the rest fit.
-    assert freed == 80_000_000
-    assert set(engine.records) == {"someone-elses", "busy", "new"}
+    # 175 MB of grading cache against 100 (pruned down to 80): "old" goes; "busy" is in use and stays; "new"
+    # goes too, as 95 MB is still over 80.
+    assert freed == 95_000_000
+    assert set(engine.records) == {"someone-elses", "busy"}
+
+
+def test_within_the_budget_nothing_is_pruned(monkeypatch):
+    monkeypatch.setenv(build_cache.BUDGET_ENV, "100")
+    engine = CacheEngine()
+    before = build_cache.snapshot(engine)
+    engine.add("a", 60, "00:01")
+    engine.add("b", 39, "00:02")
+    assert build_cache.record_and_bound(engine, before) == 0
+    assert set(engine.records) == {"a", "b"}
 
 
 def test_the_ledger_survives_a_later_grade_and_forgets_what_the_engine_lost():
