@@ -121,7 +121,7 @@ provision_current() {
   cat >"$dest/daemon.json" <<'JSON'
 {
   "features": {"containerd-snapshotter": true},
-  "builder": {"gc": {"enabled": true, "defaultKeepStorage": "20GB"}}
+  "builder": {"gc": {"enabled": true, "defaultKeepStorage": "40GB"}}
 }
 JSON
   rm -rf "$cache/debs"

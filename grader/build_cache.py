@@ -21,7 +21,7 @@ from grader.buildkit import parse_time
 from grader.engine import Engine
 
 BUDGET_ENV = "GRADER_BUILD_CACHE_MB"  # how much build cache grading may keep (default below)
-DEFAULT_BUDGET_MB = 10_000
+DEFAULT_BUDGET_MB = 20_000
 PRUNE_TO = 0.8  # past the budget, the oldest grading cache goes until this fraction of it is left
 ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
 _LEDGER_LOCK = threading.Lock()  # the grades of a batch finish in threads of one process
