@@ -181,7 +181,25 @@ class ProgressReader:
         return failed.error if failed else ""
 
 
-def build(
+# The containerd image store sometimes loses a race while unpacking a fresh image (moby/buildkit#6521):
+# nothing is wrong with the Dockerfile, and the same build succeeds when run again.
+TRANSIENT = ("failed to prepare extraction snapshot",)
+
+
+def build(context: Path, dockerfile: str, tag: str, **options) -> BuildResult:
+    """`docker buildx build` of `context` into the engine's image store as `tag` (see `build_once`).
+
+    A build that failed only on a known transient fault of the engine is run once more, from its cache.
+    """
+    result = build_once(context, dockerfile, tag, **options)
+    if not result.ok and any(fault in result.error for fault in TRANSIENT):
+        again = build_once(context, dockerfile, tag, **options)
+        again.notes.append(f"note: the first build failed on a transient engine fault, so it ran again: {result.error}")
+        return again
+    return result
+
+
+def build_once(
     context: Path,
     dockerfile: str,
     tag: str,

@@ -1,21 +1,21 @@
 """Helpers that keep the workbook's notebook cells short: shell commands, timing, plots, quizzes.
 
-from workbook import sh, measure, summary, plots, Quiz, Question, LABEL_FLAG, cleanup
+from workbook import sh, measure, summary, plots, Quiz, Question, LABEL_FLAG, BUILD, cleanup
 """
 
 from workbook import plots
-from workbook.engine import LABEL_FLAG, buildkit_build, classic_build, cleanup
+from workbook.engine import BUILD, LABEL_FLAG, buildkit_build, cleanup
 from workbook.quiz import Question, Quiz
 from workbook.shell import CommandFailed, sh
 from workbook.timing import measure, summary
 
 __all__ = [
+    "BUILD",
     "LABEL_FLAG",
     "CommandFailed",
     "Question",
     "Quiz",
     "buildkit_build",
-    "classic_build",
     "cleanup",
     "measure",
     "plots",

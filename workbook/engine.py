@@ -1,4 +1,4 @@
-"""What the notebooks need to know about the engine: how to build with BuildKit here, and cleaning up.
+"""What the notebooks need to know about the engine: how to build (BuildKit), and cleaning up.
 
 Experiments run the real `docker` CLI through `sh()`, so the learner sees every command. Everything a
 notebook creates carries the label below, and `cleanup()` removes it all at the end of a chapter.
@@ -6,8 +6,8 @@ notebook creates carries the label below, and `cleanup()` removes it all at the 
 
 from __future__ import annotations
 
+import functools
 import os
-import shutil
 import subprocess
 
 from workbook.shell import sh
@@ -16,38 +16,35 @@ LABEL = "org.mlcontainers.workbook"
 # Valued with this kernel's process id: two notebooks running at once never clean up each other's objects.
 LABEL_VALUE = str(os.getpid())
 LABEL_FLAG = f"--label {LABEL}={LABEL_VALUE}"
+BUILD = "docker buildx build --load"
 
 
-def buildkit_build() -> str | None:
-    """The command that builds with BuildKit on this machine (cache and secret mounts), or None.
+@functools.cache
+def buildkit_build() -> str:
+    """The build command every chapter uses: `docker buildx build --load` (BuildKit, into the engine's store).
 
-    `docker buildx build --load` where the buildx plugin exists; else a 20.10-era client, which has
-    BuildKit built in behind DOCKER_BUILDKIT=1 (Debian's docker.io ships one at /usr/bin/docker).
+    On Engine 23 and later a plain `docker build` is the same builder; spelling out `buildx build --load`
+    keeps the command the same on every setup (with another buildx driver, `--load` is what puts the
+    image into the engine). Raises RuntimeError, with the fix, when the buildx plugin is missing.
     """
-    if subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode == 0:
-        return "docker buildx build --load"
-    debian = shutil.which("docker", path="/usr/bin")
-    if debian:
-        version = subprocess.run([debian, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True)
-        if version.stdout.startswith("20."):
-            return f"DOCKER_BUILDKIT=1 {debian} build"
-    return None
-
-
-def classic_build() -> str:
-    """The command for the engine's classic builder (its `Using cache` lines are easy to read)."""
-    debian = shutil.which("docker", path="/usr/bin")
-    return f"DOCKER_BUILDKIT=0 {debian or 'docker'} build"
+    probe = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise RuntimeError(
+            "`docker buildx version` failed: this docker CLI has no buildx plugin, and the workbook builds "
+            "with BuildKit only.\nHint: install the plugin (Debian/Ubuntu: apt-get install docker-buildx; "
+            "Docker Desktop has it), then run `make doctor`.\n" + (probe.stderr or probe.stdout).strip()[-300:]
+        )
+    return BUILD
 
 
 def cleanup() -> None:
     """Remove every container, image, network and volume a notebook created (by label)."""
     flt = f"--filter label={LABEL}={LABEL_VALUE}"
     sh(f"docker ps -aq {flt} | xargs -r docker rm -f", show=False, expect=None)
-    # --no-prune keeps the untagged parent layers: they are the build cache that makes a re-run fast.
     # `docker images` lists the newest first, so children go before the images they are built FROM; keep that
-    # order (sort would not) and drop repeats (an image with two tags is listed twice).
-    sh(f"docker images -q {flt} | awk '!seen[$0]++' | xargs -r docker rmi -f --no-prune", show=False, expect=None)
+    # order (sort would not) and drop repeats (an image with two tags is listed twice). BuildKit's build cache
+    # is kept apart from the images (`docker buildx du`), so removing them leaves a re-run fast.
+    sh(f"docker images -q {flt} | awk '!seen[$0]++' | xargs -r docker rmi -f", show=False, expect=None)
     sh(f"docker network ls -q {flt} | xargs -r docker network rm", show=False, expect=None)
     sh(f"docker volume ls -q {flt} | xargs -r docker volume rm -f", show=False, expect=None)
     print("cleaned up: nothing the notebook created is left on the engine")

@@ -1,4 +1,4 @@
-"""Chapter 2 (your first Dockerfile): read an image's layers, find a published port, wait for a container.
+"""Chapter 2 (your first Dockerfile): pair an image's steps with its layers, find a published port, wait.
 
 Waiting is polling with a bounded timeout, never a fixed sleep: a slow machine gets more time, a fast
 one does not wait for nothing, and a service that never comes up fails with a hint instead of hanging.
@@ -13,95 +13,60 @@ from dataclasses import dataclass
 
 import requests
 
+from workbook.layers import Step, image_steps, short_instruction
 from workbook.shell import sh
-
-NOP = "/bin/sh -c #(nop) "
-SHELL = "/bin/sh -c "
 
 
 @dataclass
 class LayerRow:
-    """One Dockerfile instruction of an image, as `docker history` and the image's root filesystem tell it."""
+    """One Dockerfile instruction of an image: the filesystem layer it added, if any, and that layer's size."""
 
     instruction: str  # e.g. "RUN pip install ...", "ENV PYTHONUNBUFFERED=1", "FROM python:3.11-slim"
-    size: int  # bytes its filesystem changes add (0 for an instruction that only sets metadata)
-    layers: int | None  # filesystem layers it adds (0 = metadata only); None where the engine cannot tell
+    size: int  # bytes of the uncompressed layer tar it added (0 for an instruction that only sets metadata)
+    layers: int  # filesystem layers it adds (0 = metadata only)
 
 
 def instruction_of(created_by: str) -> str:
-    """Turn `docker history`'s CREATED BY column back into the Dockerfile instruction that made the row.
+    """Turn a history entry's CREATED BY text back into the Dockerfile instruction that made it.
 
-    The classic builder records metadata steps as `/bin/sh -c #(nop)  ENV ...` and RUN steps as
-    `/bin/sh -c pip install ...`; BuildKit records `RUN /bin/sh -c pip install ... # buildkit`.
+    BuildKit records `RUN /bin/sh -c pip install ... # buildkit` and `COPY app/ . # buildkit`; the legacy
+    builder (what old tutorials show) recorded `/bin/sh -c #(nop)  ENV ...` and `/bin/sh -c pip install ...`.
     """
-    text = created_by.strip()
-    text = re.sub(r"\s*# buildkit$", "", text)
-    if text.startswith(NOP):
-        return re.sub(r"\s+", " ", text[len(NOP) :]).strip()
-    if text.startswith(SHELL):
-        return "RUN " + text[len(SHELL) :].strip()
-    if text.startswith("RUN /bin/sh -c "):
-        return "RUN " + text[len("RUN /bin/sh -c ") :].strip()
-    return re.sub(r"\s+", " ", text)
+    return short_instruction(created_by, width=100_000)
 
 
-def layer_rows(
-    history: Sequence[tuple[str, int, str]], layer_counts: dict[str, int], base: tuple[str, str] | None = None
-) -> list[LayerRow]:
-    """Pair each history row (oldest first) with the filesystem layers it added.
+def layer_rows(steps: Sequence[Step], base: tuple[int, str] | None = None) -> list[LayerRow]:
+    """One row per step (oldest first), with the filesystem layers it added and their size.
 
     Args:
-        history: (image id or "<missing>", size in bytes, CREATED BY) per row, OLDEST first.
-        layer_counts: image id -> how many layers its root filesystem has (`.RootFS.Layers`). A row adds
-            as many layers as its image has more than the row before it; 0 means the instruction only
-            changed the image's configuration (its metadata).
-        base: (base image id, name): the rows up to and including that id are folded into one
-            "FROM name" row, since they are the base image's own history.
+        steps: the image's history paired with its layers (`workbook.layers.image_steps`).
+        base: (how many history entries the base image has, its name): those first entries are folded
+            into one "FROM name" row, since they are the base image's own history.
     """
     rows: list[LayerRow] = []
     start = 0
-    previous: int | None = None
     if base is not None:
-        base_id, name = base
-        ids = [h[0] for h in history]
-        if base_id in ids:
-            start = ids.index(base_id) + 1
-            previous = layer_counts.get(base_id)
-            rows.append(LayerRow(f"FROM {name}", sum(h[1] for h in history[:start]), previous))
-    for image_id, size, created_by in history[start:]:
-        count = layer_counts.get(image_id)
-        added = None if count is None or previous is None else count - previous
-        rows.append(LayerRow(instruction_of(created_by) or "(empty)", size, added))
-        previous = count
+        start, name = base
+        own = steps[:start]
+        rows.append(LayerRow(f"FROM {name}", sum(s.tar_bytes for s in own), sum(s.adds_layer for s in own)))
+    for step in steps[start:]:
+        rows.append(LayerRow(step.instruction, step.tar_bytes, int(step.adds_layer)))
     return rows
 
 
 def image_layers(image: str, base: str | None = None) -> list[LayerRow]:
-    """The rows of `docker history IMAGE`, oldest first, each with the filesystem layers it added.
+    """The steps of IMAGE, oldest first, each with the filesystem layer it added (from `docker save`).
 
-    Works on images built by the classic builder, which keeps an image id for every step; BuildKit and
-    pulled images show `<missing>` for earlier steps, whose `layers` are then None.
+    The image's config lists every step, and marks the ones that only changed the configuration
+    (`empty_layer`); each other step made the next layer in the image's root filesystem. This works on
+    every image store and for every builder, unlike the per-step image ids the legacy builder left behind.
     """
-    fmt = "{{.ID}}\t{{.Size}}\t{{.CreatedBy}}"
-    out = sh(f"docker history --no-trunc --human=false --format '{fmt}' {image}", show=False).out
-    history = []
-    for line in reversed(out.splitlines()):
-        image_id, size, created_by = (line.split("\t", 2) + ["", ""])[:3]
-        history.append((image_id, int(size or 0), created_by))
-    ids = sorted({h[0] for h in history if h[0] != "<missing>"})
-    counts: dict[str, int] = {}
-    if ids:
-        inspected = sh(
-            f"docker image inspect --format '{{{{.Id}}}} {{{{len .RootFS.Layers}}}}' {' '.join(ids)}", show=False
-        ).out
-        for line in inspected.splitlines():
-            image_id, count = line.split()
-            counts[image_id] = int(count)
+    steps = image_steps(image)
     base_ref = None
     if base:
-        base_id = sh(f"docker image inspect --format '{{{{.Id}}}}' {base}", show=False).out.strip()
-        base_ref = (base_id, base)
-    return layer_rows(history, counts, base_ref)
+        entries = sh(f"docker history -q {base}", show=False).out.split()
+        base_ref = (len(entries), base)
+    return layer_rows(steps, base_ref)
 
 
 def human_size(nbytes: float) -> str:

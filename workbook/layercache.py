@@ -1,17 +1,23 @@
-"""Chapter 3 (layer caching): build, and read from the builder's own output which steps hit the cache.
+"""Chapter 3 (layer caching): build with BuildKit, and read from its own output which steps hit the cache.
 
-Both builders say, step by step, whether they reused a cached layer. The classic builder prints
+`docker buildx build --progress=plain` prints one numbered block per *vertex* (a unit of work in the
+build graph). A Dockerfile step's vertex is named `[n/m] INSTRUCTION` (`[stage n/m]` when the
+Dockerfile names its stages: `[build 2/4]`, `[stage-1 3/5]`), and ends with `#N CACHED` when BuildKit
+reused the step's result, or `#N DONE 3.5s` when it ran it:
 
-    Step 4/6 : RUN pip install --no-cache-dir -r requirements.txt
-     ---> Using cache
+    #8 [4/5] RUN pip install --no-cache-dir -r requirements.txt
+    #8 0.480 Collecting flask==3.1.3
+    #8 DONE 3.5s
 
-and BuildKit (`--progress=plain`) prints `#8 [stage-0 4/5] RUN ...` and later `#8 CACHED`, or
-`#8 DONE 3.5s` when it ran the step. `build()` runs a build through `sh()` (so the learner sees the
-command and its output) and parses that output into `Step`s:
+`build()` runs a build through `sh()` (so the learner sees the command and its output) and parses that
+output into `Step`s:
 
     b = build(folder, "workbook/ch03-good")
-    b.step("pip install").cached        # True when the install layer was reused
-    b.context_bytes                      # the build context the builder received
+    b.step("pip install").cached        # True when the install step was reused
+    b.context_bytes                      # the build context BuildKit transferred
+
+(Old tutorials show the legacy builder's `Step 4/6 : ...` and ` ---> Using cache` instead: that builder
+is deprecated since Engine 23, and this module does not read its output.)
 """
 
 from __future__ import annotations
@@ -19,35 +25,42 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbook.engine import LABEL_FLAG, buildkit_build, classic_build
-from workbook.shell import sh
+from workbook.engine import LABEL_FLAG, buildkit_build
+from workbook.layers import image_bytes as _image_bytes
+from workbook.layers import image_steps
+from workbook.shell import CommandFailed, sh
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-CLASSIC_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-CLASSIC_CONTEXT = re.compile(r"Sending build context to Docker daemon\s+([\d.]+\s*[kKMGT]?i?B)")
-BUILDKIT_HEADER = re.compile(r"^#(\d+) \[(?:[^\]]*? )?(\d+)/(\d+)\] (.*)$")
-BUILDKIT_INTERNAL = re.compile(r"^#(\d+) \[internal\] (.*)$")
-BUILDKIT_DONE = re.compile(r"^#(\d+) DONE ([\d.]+)s$")
-BUILDKIT_CONTEXT = re.compile(r"^#(\d+) transferring context: ([\d.]+\s*[kKMGT]?i?B)")
+STEP_HEADER = re.compile(r"^#(\d+) \[(?:([^\]]*?) )?(\d+)/(\d+)\] (.*)$")
+INTERNAL = re.compile(r"^#(\d+) \[internal\] (.*)$")
+DONE = re.compile(r"^#(\d+) DONE ([\d.]+)s$")
+ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
+CONTEXT = re.compile(r"^#(\d+) transferring context: ([\d.]+\s*[kKMGT]?i?B)")
 SIZE = re.compile(r"^([\d.]+)\s*([kKMGT]?)(i?)B$")
 UNITS = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+SNAPSHOT_RACE = "failed to prepare extraction snapshot"
 
 
 @dataclass
 class Step:
-    """One Dockerfile instruction as the builder reported it."""
+    """One Dockerfile instruction as BuildKit reported it."""
 
-    number: int  # 1-based position in the Dockerfile (the builder's own numbering)
+    number: int  # 1-based position in its stage (BuildKit's `[n/m]`)
     instruction: str  # e.g. "RUN pip install -r requirements.txt"
-    cached: bool  # the builder reused a cached layer instead of running the step
-    seconds: float | None = None  # BuildKit reports how long each step ran; the classic builder does not
+    cached: bool  # BuildKit reused the step's cached result instead of running it (`#N CACHED`)
+    seconds: float | None = None  # how long it ran (`#N DONE 3.5s`); None when cached or unfinished
+    stage: str = ""  # the stage's name in a multi-stage build ("build", "stage-1"), else "" or "stage-0"
+    vertex: int = 0  # BuildKit's number for it in this build's output (`#8`)
+    error: str = ""  # what `#N ERROR:` said when the step failed
+    of: int = 0  # the m of `[n/m]`: how many steps BuildKit counted
 
 
 def strip_ansi(text: str) -> str:
-    """The text without terminal colour codes (the classic builder colours what a step writes to stderr)."""
+    """The text without terminal colour codes."""
     return ANSI.sub("", text)
 
 
@@ -63,62 +76,60 @@ def parse_size(text: str) -> int:
 
 def _lines(log: str) -> list[str]:
     # Progress lines overwrite themselves with \r; keep what the terminal would finally show.
-    return [line.rsplit("\r", 1)[-1] for line in strip_ansi(log).splitlines()]
-
-
-def classic_steps(log: str) -> list[Step]:
-    """The steps of a classic-builder log; a step is cached when its next status line is `---> Using cache`."""
-    steps: list[Step] = []
-    for line in _lines(log):
-        match = CLASSIC_STEP.match(line)
-        if match:
-            steps.append(Step(int(match.group(1)), match.group(3).strip(), cached=False))
-        elif steps and line.strip() == "---> Using cache":
-            steps[-1].cached = True
-    return steps
+    return [line.rsplit("\r", 1)[-1].rstrip() for line in strip_ansi(log).splitlines()]
 
 
 def buildkit_steps(log: str) -> list[Step]:
-    """The Dockerfile steps of a BuildKit `--progress=plain` log (vertices may finish out of order)."""
-    by_vertex: dict[str, Step] = {}
+    """The Dockerfile steps of a `--progress=plain` log, in Dockerfile order (vertices finish out of order).
+
+    Only a vertex's own status lines count: `#8 CACHED`, `#8 DONE 3.5s`, `#8 ERROR: ...`. What a step
+    prints (`#8 0.480 Using cached flask...`, pip's words) never makes it look cached.
+    """
+    by_vertex: dict[int, Step] = {}
+    stages: list[str] = []
     for line in _lines(log):
-        header = BUILDKIT_HEADER.match(line)
+        header = STEP_HEADER.match(line)
         if header:
-            vertex, number, _, instruction = header.groups()
-            by_vertex.setdefault(vertex, Step(int(number), instruction.strip(), cached=False))
+            vertex, stage, number, of, instruction = header.groups()
+            stage = stage or ""
+            if stage not in stages:
+                stages.append(stage)
+            by_vertex.setdefault(
+                int(vertex), Step(int(number), instruction.strip(), False, None, stage, int(vertex), of=int(of))
+            )
             continue
-        vertex = line.split(" ", 1)[0][1:] if line.startswith("#") else None
-        if vertex in by_vertex:
-            if line.strip() == f"#{vertex} CACHED":
-                by_vertex[vertex].cached = True
-            done = BUILDKIT_DONE.match(line.strip())
-            if done:
-                by_vertex[vertex].seconds = float(done.group(2))
-    return sorted(by_vertex.values(), key=lambda s: s.number)
+        if not line.startswith("#"):
+            continue
+        vertex = line[1:].split(" ", 1)[0]
+        step = by_vertex.get(int(vertex)) if vertex.isdigit() else None
+        if step is None:
+            continue
+        if line == f"#{vertex} CACHED":
+            step.cached = True
+        elif done := DONE.match(line):
+            step.seconds = float(done.group(2))
+        elif failed := ERROR.match(line):
+            step.error = failed.group(2)
+    return sorted(by_vertex.values(), key=lambda s: (stages.index(s.stage), s.number))
 
 
 def context_bytes(log: str) -> int | None:
-    """The size of the build context the builder received, as it reported it (None if it did not say)."""
+    """The size of the build context BuildKit transferred, as it reported it (None if it did not say).
+
+    The `[internal] load build context` vertex's last `transferring context:` line; the same words under
+    `[internal] load .dockerignore` are the .dockerignore file itself.
+    """
     lines = _lines(log)
-    sizes = [parse_size(m.group(1)) for line in lines if (m := CLASSIC_CONTEXT.search(line))]
-    if sizes:
-        return max(sizes)
     context_vertices = {
-        m.group(1)
-        for line in lines
-        if (m := BUILDKIT_INTERNAL.match(line)) and m.group(2).startswith("load build context")
+        m.group(1) for line in lines if (m := INTERNAL.match(line)) and m.group(2).startswith("load build context")
     }
-    sizes = [
-        parse_size(m.group(2))
-        for line in lines
-        if (m := BUILDKIT_CONTEXT.match(line)) and m.group(1) in context_vertices
-    ]
+    sizes = [parse_size(m.group(2)) for line in lines if (m := CONTEXT.match(line)) and m.group(1) in context_vertices]
     return max(sizes) if sizes else None
 
 
 @dataclass
 class Build:
-    """What one `docker build` did: how long it took, its output, and its steps."""
+    """What one build did: how long it took, its output, and its steps."""
 
     tag: str
     seconds: float
@@ -139,14 +150,47 @@ class Build:
     def context_bytes(self) -> int | None:
         return context_bytes(self.log)
 
+    def output_time(self, step: Step, text: str) -> float | None:
+        """When `step` printed its first line containing `text`: seconds since the step started, by BuildKit's
+        own clock (`#8 3.352 Installing collected packages: ...` -> 3.352). None when it printed no such line."""
+        prefix = f"#{step.vertex} "
+        for line in _lines(self.log):
+            if line.startswith(prefix) and text in line:
+                stamp = line[len(prefix) :].split(" ", 1)[0]
+                try:
+                    return float(stamp)
+                except ValueError:
+                    continue  # the step's header or a status line, not its output
+        return None
+
     def table(self) -> str:
-        """One line per step: whether the cache was used, and the instruction."""
+        """One line per step: BuildKit's `[n/m]` name, whether it was CACHED or ran (and how long), the instruction."""
+        built = [s for s in self.steps if not _is_from(s)]
+        stages = {s.stage for s in built}
         rows = []
         for s in self.steps:
-            took = f" ({s.seconds:.1f}s)" if s.seconds is not None else ""
-            state = "-" if s.instruction.upper().startswith("FROM") else "CACHED" if s.cached else "ran" + took
-            rows.append(f"  {s.number:>2}  {state:<12} {s.instruction[:80]}")
+            if _is_from(s) and (len(stages) == 1 or s.stage not in stages) and built:
+                # BuildKit runs a base image that two stages (or two builds at once) share as one vertex,
+                # and may name it after the other one: number it by this build's steps, or say what it is.
+                name = f"[1/{built[0].of}]" if len(stages) == 1 else "(base)"
+            else:
+                name = f"[{s.stage + ' ' if len(stages) > 1 else ''}{s.number}/{s.of}]"
+            rows.append(f"  {name:<14} {_state(s):<11} {s.instruction[:80]}")
         return "\n".join(rows)
+
+
+def _is_from(step: Step) -> bool:
+    return step.instruction.upper().startswith("FROM")
+
+
+def _state(step: Step) -> str:
+    if step.error:
+        return "ERROR"
+    if _is_from(step):
+        return "-"  # the base image: resolved, never built
+    if step.cached:
+        return "CACHED"
+    return "ran" + (f" {step.seconds:.1f}s" if step.seconds is not None else "")
 
 
 def build(
@@ -156,62 +200,62 @@ def build(
     dockerfile: str | None = None,
     no_cache: bool = False,
     build_args: dict[str, str] | None = None,
-    buildkit: bool = False,
+    target: str | None = None,
     expect: int | None = 0,
     show: bool | str = True,
     tail: int = 12,
 ) -> Build:
-    """Build `folder` into `tag` with the classic builder (default) or BuildKit, and parse what it reported.
+    """Build `folder` into `tag` with BuildKit (`docker buildx build --load --progress=plain`) and parse its output.
 
-    Every build carries LABEL_FLAG, so `workbook.cleanup()` removes it. With `buildkit=True` the
-    output is `--progress=plain`; a machine without BuildKit raises RuntimeError (check
-    `workbook.buildkit_build()` first).
+    Every build carries LABEL_FLAG, so `workbook.cleanup()` removes it.
 
     `show`: True prints the command and the last `tail` lines of the output; "steps" prints the
-    command and one line per step (cached or ran) instead; False prints nothing.
+    command and one line per step (CACHED or ran) instead; False prints nothing.
     """
-    if buildkit:
-        prefix = buildkit_build()
-        if prefix is None:
-            raise RuntimeError("this machine has no BuildKit builder (workbook.buildkit_build() is None)")
-        prefix += " --progress=plain"
-    else:
-        prefix = classic_build()
-    parts = [prefix, LABEL_FLAG, f"-t {tag}"]
+    parts = [buildkit_build(), "--progress=plain", LABEL_FLAG, f"-t {tag}"]
     if no_cache:
         parts.append("--no-cache")
     if dockerfile:
         parts.append(f"-f {Path(folder) / dockerfile}")
+    if target:
+        parts.append(f"--target {target}")
     for key, value in (build_args or {}).items():
         parts.append(f"--build-arg {key}={value}")
     parts.append(str(folder))
     command = " ".join(parts)
-    result = sh(command, expect=expect, show=show is True, tail=tail)
+    result = sh(command, expect=None, show=show is True, tail=tail)
+    if result.code != 0 and SNAPSHOT_RACE in result.out:
+        # A known race of the containerd image store (moby/buildkit#6521): unpacking the new image finds a
+        # parent layer that another image's removal just took away. The steps are cached; export again.
+        print("(the engine lost a layer while unpacking the image, a known containerd-store race: building again)")
+        result = sh(command, expect=None, show=show is True, tail=tail)
+    if expect is not None and result.code != expect:
+        raise CommandFailed(
+            f"`{command}` exited with {result.code}, expected {expect}.\n" + "\n".join(result.lines[-tail:])
+        )
     log = strip_ansi(result.out)
-    steps = buildkit_steps(log) if buildkit else classic_steps(log)
-    built = Build(tag, result.seconds, log, steps, result.code, command)
+    built = Build(tag, result.seconds, log, buildkit_steps(log), result.code, command)
     if show == "steps":
         print(f"$ {command}\n{built.table()}\n  ({result.seconds:.1f}s)", flush=True)
     return built
 
 
-def layer_for(image: str, text: str) -> str | None:
-    """The id of the newest layer of `image` whose instruction contains `text`, from `docker history`.
+def layer_digest(image: str, text: str) -> str | None:
+    """The digest of the newest layer of `image` made by a step whose instruction contains `text`.
 
-    None when no layer matches. Layers pulled from a registry (and every layer on the containerd
-    image store) show as '<missing>': only locally built layers have an id to compare.
+    A layer's digest (its diff id, in `docker image inspect`'s RootFS.Layers) is a hash of its
+    contents: the same digest is the very same layer. None when no layer-making step matches. (Only the
+    legacy builder left an image id per step in `docker history`; BuildKit's images show '<missing>'.)
     """
-    out = sh(f"docker history --no-trunc --format '{{{{.ID}}}}\\t{{{{.CreatedBy}}}}' {image}", show=False).out
-    for line in out.splitlines():  # newest first
-        layer_id, _, created_by = line.partition("\t")
-        if text in created_by:
-            return layer_id
-    return None
+    steps = [s for s in image_steps(image) if s.adds_layer]
+    digests = json.loads(sh(f"docker image inspect --format '{{{{json .RootFS.Layers}}}}' {image}", show=False).out)
+    matches = [d for s, d in zip(steps, digests, strict=True) if text in s.instruction]
+    return matches[-1] if matches else None
 
 
 def image_bytes(image: str) -> int:
-    """The image's size in bytes, as `docker image inspect` reports it."""
-    return int(sh(f"docker image inspect -f '{{{{.Size}}}}' {image}", show=False).out.strip())
+    """The image's size in bytes: its layers' uncompressed tars added up (the same on every image store)."""
+    return _image_bytes(image)
 
 
 def write_files(folder, files: dict[str, str | bytes]) -> Path:
@@ -247,9 +291,18 @@ def cache_mounts() -> dict[str, str]:
     return {r["ID"]: r.get("Description", "") for r in records if r.get("CacheType") == "exec.cachemount"}
 
 
-def remove_build_cache(ids) -> None:
-    """Remove the BuildKit cache records with these ids, and no others (`docker builder prune --filter id=`)."""
-    prefix = buildkit_build()
-    docker = "/usr/bin/docker" if prefix and "/usr/bin/docker" in prefix else "docker"
-    for record in ids:
-        sh(f"{docker} builder prune -f --filter id={record}", show=False, expect=None)
+def remove_build_cache(ids, timeout: float = 20) -> list[str]:
+    """Remove the BuildKit cache-mount records with these ids, and no others (`docker buildx prune --filter id=`).
+
+    A record that a build still holds stays; it is tried again until `timeout`. Returns the ids left.
+    """
+    left = set(ids)
+    deadline = time.monotonic() + timeout
+    while left:
+        for record in sorted(left):
+            sh(f"docker buildx prune -f --filter id={record}", show=False, expect=None)
+        left &= set(cache_mounts())
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    return sorted(left)

@@ -48,7 +48,7 @@ def sh(
         expect: the exit status the experiment expects (0 by default; 137 for an OOM kill, say).
             None accepts any status. Any other status raises CommandFailed with the output.
         show: print the command and its output (False for a quiet helper call).
-        env: variables added to the environment (DOCKER_BUILDKIT=1, say).
+        env: variables added to the environment (NO_COLOR=1, say).
     """
     if show:
         print(f"$ {command}", flush=True)

@@ -1,10 +1,11 @@
-"""Chapter 2's helpers: reading `docker history`, `docker port`, and polling (no engine needed)."""
+"""Chapter 2's helpers: steps paired with layers, `docker port`, and polling (no engine needed)."""
 
 from __future__ import annotations
 
 import pytest
 
 from workbook.first_dockerfile import human_size, instruction_of, layer_rows, parse_port, wait_for
+from workbook.layers import Step
 
 
 @pytest.mark.parametrize(
@@ -22,30 +23,25 @@ def test_instruction_of_recovers_the_dockerfile_line(created_by, instruction):
     assert instruction_of(created_by) == instruction
 
 
-def test_layer_rows_count_the_layers_each_instruction_adds():
-    history = [  # oldest first, as image_layers passes it
-        ("sha256:base", 193_000_000, ""),
-        ("sha256:env", 0, "/bin/sh -c #(nop)  ENV A=1"),
-        ("sha256:workdir", 0, "/bin/sh -c #(nop) WORKDIR /app"),
-        ("sha256:pip", 275_000_000, "/bin/sh -c pip install flask"),
-        ("sha256:cmd", 0, '/bin/sh -c #(nop)  CMD ["python" "app.py"]'),
+def test_layer_rows_fold_the_base_image_and_count_the_layers_each_instruction_adds():
+    steps = [  # oldest first, as workbook.layers.image_steps returns them
+        Step("ADD rootfs.tar /", True, 193_000_000),
+        Step('CMD ["bash"]', False, 0),
+        Step("ENV A=1", False, 0),
+        Step("WORKDIR /app", True, 1536),
+        Step("RUN pip install flask", True, 275_000_000),
+        Step('CMD ["python" "app.py"]', False, 0),
     ]
-    counts = {"sha256:base": 1, "sha256:env": 1, "sha256:workdir": 2, "sha256:pip": 3, "sha256:cmd": 3}
-    rows = layer_rows(history, counts, base=("sha256:base", "python:3.11-slim"))
-    assert [(r.instruction.split()[0], r.layers) for r in rows] == [
-        ("FROM", 1),
-        ("ENV", 0),
-        ("WORKDIR", 1),
-        ("RUN", 1),
-        ("CMD", 0),
+    rows = layer_rows(steps, base=(2, "python:3.11-slim"))
+    assert [(r.instruction.split()[0], r.layers, r.size) for r in rows] == [
+        ("FROM", 1, 193_000_000),
+        ("ENV", 0, 0),
+        ("WORKDIR", 1, 1536),
+        ("RUN", 1, 275_000_000),
+        ("CMD", 0, 0),
     ]
-    assert rows[0].size == 193_000_000
-
-
-def test_layer_rows_say_unknown_where_the_history_has_no_image_ids():
-    history = [("<missing>", 5, "ADD rootfs.tar /"), ("<missing>", 0, 'CMD ["bash"]'), ("sha256:top", 10, "RUN x")]
-    rows = layer_rows(history, {"sha256:top": 3})
-    assert [r.layers for r in rows] == [None, None, None]
+    assert rows[0].instruction == "FROM python:3.11-slim"
+    assert len(layer_rows(steps)) == 6
 
 
 def test_human_size_uses_decimal_units_like_docker():

@@ -1,119 +1,166 @@
-"""Chapter 3's helpers: reading cache hits, step times and context sizes from the builders' own output."""
+"""Chapter 3's helpers: reading cache hits, step times and context sizes from BuildKit's plain progress."""
 
 from __future__ import annotations
 
 import pytest
 
+import workbook.layercache as layercache
 from workbook.layercache import (
     Build,
     buildkit_steps,
-    classic_steps,
     context_bytes,
     fresh_dir,
     parse_size,
     strip_ansi,
     write_files,
 )
+from workbook.shell import CommandFailed, Result
 
-# Recorded from the classic builder (Docker Engine 20.10): a rebuild after a code-only change.
-CLASSIC = """Sending build context to Docker daemon  4.608kB\r\r
-Step 1/6 : FROM python:3.11-slim
- ---> 486f1f157147
-Step 2/6 : WORKDIR /app
- ---> Using cache
- ---> b255fb3a2abc
-Step 3/6 : COPY requirements.txt .
- ---> Using cache
- ---> 498fd705c732
-Step 4/6 : RUN pip install --no-cache-dir -r requirements.txt
- ---> Using cache
- ---> 5d8ddbef9d5a
-Step 5/6 : COPY . .
- ---> bbba85eea6b4
-Step 6/6 : LABEL org.mlcontainers.workbook=1
- ---> Running in c3b7c606af07
-Removing intermediate container c3b7c606af07
- ---> 0bcd67fa6457
-Successfully built 0bcd67fa6457
-"""
+# The base image's reference, and the end of a long error line, as BuildKit printed them.
+BASE = "docker.io/library/python:3.11-slim@sha256:3b5a7c5bfc78ba3616e1b294d5275be428de1c85c214eeb33d843c22785ce4f4"
+REST = "successfully: exit code: 1"
 
-# A step that ran and printed pip's "Using cached ..." must not count as a cache hit of the step.
-CLASSIC_MISS = """Sending build context to Docker daemon  52.43MB\r\r
-Step 1/3 : FROM python:3.11-slim
- ---> 486f1f157147
-Step 2/3 : RUN pip install flask
- ---> Running in e26c943eba60
-\x1b[91mUsing cached flask-3.1.3-py3-none-any.whl (103 kB)
-\x1b[0m ---> Using cache is not this line
-Removing intermediate container e26c943eba60
- ---> af76ca83afb9
-Step 3/3 : COPY . .
- ---> 498fd705c732
-"""
+# Recorded from Engine 28.5.2 with buildx 0.29.1 (`docker buildx build --load --progress=plain`): a rebuild
+# after a code-only change. The vertices (#6, #7...) finish, and are printed, out of Dockerfile order.
+REBUILD = """#0 building with "default" instance using docker driver
 
-# Recorded from BuildKit in dockerd 20.10 with --progress=plain (vertices finish out of order).
-BUILDKIT = """#1 [internal] load build definition from Dockerfile
-#1 transferring dockerfile: 189B done
+#1 [internal] load build definition from Dockerfile
+#1 transferring dockerfile: 211B done
 #1 DONE 0.0s
 
-#2 [internal] load .dockerignore
-#2 transferring context: 2B 0.0s done
-#2 DONE 0.1s
+#2 [internal] load metadata for docker.io/library/python:3.11-slim
+#2 DONE 0.0s
 
-#4 [stage-0 1/5] FROM docker.io/library/python:3.11-slim
+#3 [internal] load .dockerignore
+#3 transferring context: 2B done
+#3 DONE 0.0s
+
+#4 [internal] load build context
+#4 transferring context: 2.20kB done
 #4 DONE 0.0s
 
-#6 [internal] load build context
-#6 transferring context: 20.97MB 0.5s
-#6 transferring context: 52.43MB 0.9s done
-#6 DONE 1.0s
+#5 [stage-0 1/5] FROM $BASE
+#5 resolve $BASE 0.0s done
+#5 DONE 0.0s
 
 #7 [stage-0 3/5] COPY requirements.txt .
 #7 CACHED
 
-#5 [stage-0 2/5] WORKDIR /app
-#5 CACHED
+#6 [stage-0 2/5] WORKDIR /app
+#6 CACHED
 
 #8 [stage-0 4/5] RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt
-#8 sha256:9300ab3db5d26b125604bb3923d4d700c239138a01255cbca28764f6d34f0489
-#8 0.480 Collecting flask==3.1.3
-#8 DONE 3.5s
+#8 CACHED
 
 #9 [stage-0 5/5] COPY . .
-#9 DONE 0.3s
+#9 DONE 0.0s
 
 #10 exporting to image
-#10 DONE 0.2s
+#10 exporting layers 0.0s done
+#10 exporting manifest sha256:c58890a0d62ee0455d1d93f0f2263b9b41c40d4642fb02867e11aa41e99874cb done
+#10 naming to docker.io/workbook/rec:latest done
+#10 unpacking to docker.io/workbook/rec:latest 0.0s done
+#10 DONE 0.1s
+""".replace("$BASE", BASE)
+
+# The same Dockerfile after a change of requirements.txt: the install ran, and pip's own words
+# ("Using cached ...", from the cache mount) must not make the step look cached.
+REQUIREMENTS_CHANGED = """#6 [stage-0 2/5] WORKDIR /app
+#6 CACHED
+
+#7 [stage-0 3/5] COPY requirements.txt .
+#7 DONE 0.0s
+
+#8 [stage-0 4/5] RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt
+#8 0.872 Collecting numpy==2.4.6
+#8 0.897   Downloading numpy-2.4.6-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl (16.9 MB)
+#8 1.000 Collecting jieba==0.42.1
+#8 1.000   Using cached jieba-0.42.1-py3-none-any.whl
+#8 1.034 Installing collected packages: jieba, six, numpy
+#8 3.766 Successfully installed jieba-0.42.1 numpy-2.4.6 six-1.17.0
+#8 DONE 4.0s
+
+#9 [stage-0 5/5] COPY . .
+#9 DONE 0.1s
+"""
+
+# A multi-stage build whose last step fails: stages are named in the brackets, and the base image
+# both stages start from is one vertex.
+MULTI_STAGE_FAILED = """#4 [stage-0 1/7] FROM $BASE
+#4 CACHED
+
+#5 [internal] load build context
+#5 transferring context: 35B done
+#5 DONE 0.0s
+
+#6 [build 2/3] RUN python -m venv /opt/venv
+#6 DONE 3.6s
+
+#7 [build 3/3] COPY a.txt /opt/venv/a.txt
+#7 DONE 0.0s
+
+#8 [stage-1 2/3] COPY --from=build /opt/venv /opt/venv
+#8 DONE 0.2s
+
+#9 [stage-1 3/3] RUN cat /opt/venv/nope.txt
+#9 0.166 cat: /opt/venv/nope.txt: No such file or directory
+#9 ERROR: process "/bin/sh -c cat /opt/venv/nope.txt" did not complete successfully: exit code: 1
+------
+ > [stage-1 3/3] RUN cat /opt/venv/nope.txt:
+0.166 cat: /opt/venv/nope.txt: No such file or directory
+------
+ERROR: failed to build: failed to solve: process "/bin/sh -c cat /opt/venv/nope.txt" did not complete $REST
+""".replace("$BASE", BASE).replace("$REST", REST)
+
+# A big context sent in pieces (the progress line overwrites itself), and the .dockerignore's own "2B".
+BIG_CONTEXT = """#2 [internal] load .dockerignore
+#2 transferring context: 2B 0.0s done
+#2 DONE 0.1s
+
+#6 [internal] load build context
+#6 transferring context: 20.97MB 0.5s\r#6 transferring context: 52.43MB 0.9s done
+#6 DONE 1.0s
+
+#7 [2/2] COPY . .
+#7 DONE 0.3s
 """
 
 
-def test_classic_steps_reads_which_steps_used_the_cache():
-    steps = classic_steps(CLASSIC)
-    assert [s.number for s in steps] == [1, 2, 3, 4, 5, 6]
-    assert [s.cached for s in steps] == [False, True, True, True, False, False]
-    assert steps[3].instruction == "RUN pip install --no-cache-dir -r requirements.txt"
-    assert all(s.seconds is None for s in steps)
-
-
-def test_classic_steps_is_not_fooled_by_output_that_mentions_a_cache():
-    steps = classic_steps(CLASSIC_MISS)
-    assert [s.cached for s in steps] == [False, False, False]
-
-
-def test_buildkit_steps_reads_cache_hits_and_times_in_dockerfile_order():
-    steps = buildkit_steps(BUILDKIT)
+def test_buildkit_steps_reads_cache_hits_in_dockerfile_order():
+    steps = buildkit_steps(REBUILD)
     assert [s.number for s in steps] == [1, 2, 3, 4, 5]
-    assert [s.cached for s in steps] == [False, True, True, False, False]
-    assert steps[3].instruction.startswith("RUN --mount=type=cache")
-    assert steps[3].seconds == 3.5 and steps[4].seconds == 0.3
+    assert [s.cached for s in steps] == [False, True, True, True, False]
+    assert [s.vertex for s in steps] == [5, 6, 7, 8, 9]
+    assert steps[3].instruction == "RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt"
+    assert steps[4].seconds == 0.0 and steps[3].seconds is None
+    assert {s.stage for s in steps} == {"stage-0"} and {s.of for s in steps} == {5}
 
 
-def test_context_bytes_from_either_builder():
-    assert context_bytes(CLASSIC) == 4608
-    assert context_bytes(CLASSIC_MISS) == 52_430_000
-    # BuildKit: the build context's vertex, not the .dockerignore's ("2B"); the final, largest figure.
-    assert context_bytes(BUILDKIT) == 52_430_000
-    assert context_bytes("Step 1/1 : FROM x") is None
+def test_buildkit_steps_is_not_fooled_by_output_that_mentions_a_cache():
+    steps = buildkit_steps(REQUIREMENTS_CHANGED)
+    install = next(s for s in steps if "pip install" in s.instruction)
+    assert not install.cached and install.seconds == 4.0
+    assert [s.cached for s in steps] == [True, False, False, False]
+
+
+def test_buildkit_steps_orders_stages_and_reads_the_error():
+    steps = buildkit_steps(MULTI_STAGE_FAILED)
+    assert [(s.stage, s.number) for s in steps] == [
+        ("stage-0", 1),
+        ("build", 2),
+        ("build", 3),
+        ("stage-1", 2),
+        ("stage-1", 3),
+    ]
+    assert steps[0].cached and steps[1].seconds == 3.6
+    assert steps[-1].error.startswith('process "/bin/sh -c cat /opt/venv/nope.txt" did not complete')
+    assert steps[-1].seconds is None
+
+
+def test_context_bytes_is_the_build_context_not_the_dockerignore():
+    assert context_bytes(REBUILD) == 2200
+    assert context_bytes(BIG_CONTEXT) == 52_430_000  # the final figure, not the .dockerignore's "2B"
+    assert context_bytes("#7 [2/2] COPY . .\n#7 DONE 0.3s") is None
 
 
 @pytest.mark.parametrize(
@@ -141,12 +188,36 @@ def test_strip_ansi():
 
 
 def test_build_step_finds_the_last_matching_step_and_explains_a_miss():
-    b = Build("workbook/ch03-x", 1.0, CLASSIC, classic_steps(CLASSIC))
+    b = Build("workbook/ch03-x", 1.0, REBUILD, buildkit_steps(REBUILD))
     assert b.step("pip install").number == 4 and b.step("pip install").cached
-    assert b.context_bytes == 4608
-    assert "CACHED" in b.table() and "ran" in b.table()
+    assert b.context_bytes == 2200
+    table = b.table()
+    assert "[4/5]" in table and "CACHED" in table and "ran 0.0s" in table
     with pytest.raises(LookupError, match="no step of the workbook/ch03-x build contains 'uv pip'"):
         b.step("uv pip")
+
+
+def test_build_table_names_the_stages_of_a_multi_stage_build():
+    table = Build("workbook/ch03-x", 1.0, MULTI_STAGE_FAILED, buildkit_steps(MULTI_STAGE_FAILED)).table()
+    assert "[build 2/3]" in table and "[stage-1 3/3]" in table and "ERROR" in table
+    assert "(base)" in table  # the shared FROM vertex, which BuildKit named "stage-0 1/7"
+
+
+def test_output_time_reads_buildkits_clock_for_a_line_the_step_printed():
+    b = Build("workbook/ch03-x", 1.0, REQUIREMENTS_CHANGED, buildkit_steps(REQUIREMENTS_CHANGED))
+    install = b.step("pip install")
+    assert b.output_time(install, "Installing collected packages") == 1.034
+    assert b.output_time(install, "Using cached jieba") == 1.0
+    assert b.output_time(install, "Building wheel") is None
+    assert b.output_time(install, "DONE") is None  # a status line, not output
+
+
+def test_build_table_names_a_base_image_that_another_build_shared():
+    # Two builds at once from the same base: BuildKit ran the FROM once, named after the other build.
+    log = REBUILD.replace("[stage-0 1/5] FROM", "[docker-cli 1/4] FROM")
+    table = Build("workbook/ch03-x", 1.0, log, buildkit_steps(log)).table()
+    assert table.splitlines()[0].split()[0] == "[1/5]"
+    assert "[2/5]" in table and "stage-0" not in table
 
 
 def test_write_files_and_fresh_dir(tmp_path):
@@ -154,3 +225,17 @@ def test_write_files_and_fresh_dir(tmp_path):
     write_files(folder, {"app.py": "print(1)\n", "data/blob.bin": b"\x00\x01"})
     assert (folder / "app.py").read_text() == "print(1)\n" and (folder / "data/blob.bin").read_bytes() == b"\x00\x01"
     assert list(fresh_dir(folder).iterdir()) == []
+
+
+def test_build_retries_once_when_the_engine_loses_a_parent_layer(monkeypatch, tmp_path):
+    race = '#10 ERROR: failed to prepare extraction snapshot "extract-1": parent snapshot sha256:e0 does not exist'
+    answers = [Result("docker buildx build", 1, race, 1.0), Result("docker buildx build", 0, REBUILD, 0.5)]
+    monkeypatch.setattr(layercache, "buildkit_build", lambda: "docker buildx build --load")
+    monkeypatch.setattr(layercache, "sh", lambda command, **kwargs: answers.pop(0))
+    built = layercache.build(tmp_path, "workbook/ch03-x", show=False)
+    assert built.code == 0 and built.step("pip install").cached and answers == []
+
+    answers[:] = [Result("docker buildx build", 1, "ERROR: failed to solve: boom", 1.0)]
+    with pytest.raises(CommandFailed, match="exited with 1, expected 0"):
+        layercache.build(tmp_path, "workbook/ch03-x", show=False)
+    assert answers == []  # any other failure is not retried

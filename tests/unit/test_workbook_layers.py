@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import tarfile
@@ -11,11 +12,15 @@ import pytest
 from workbook.layers import (
     Entry,
     Layer,
+    Step,
     entry_of,
+    layer_tar_bytes,
     parse_history,
     read_layer,
     read_saved,
+    read_saved_image,
     short_instruction,
+    steps_of,
     wasted,
 )
 
@@ -39,10 +44,11 @@ def layer_tar(members: list[tuple[str, str, int]], compress: str = "") -> bytes:
     return buf.getvalue()
 
 
-def saved_archive(layers: list[bytes], oci: bool = False) -> bytes:
-    """A `docker save`-shaped archive: layer tars first, manifest.json last (as the engine writes it)."""
+def saved_archive(layers: list[bytes], oci: bool = False, config: dict | None = None) -> bytes:
+    """A `docker save`-shaped archive: config and layer blobs first, manifest.json last (as the engine writes it)."""
     buf = io.BytesIO()
     names = []
+    config_name = "blobs/sha256/config" if oci else "config.json"
     with tarfile.open(fileobj=buf, mode="w") as tar:
 
         def add(name: str, data: bytes) -> None:
@@ -50,14 +56,14 @@ def saved_archive(layers: list[bytes], oci: bool = False) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
 
-        if oci:
-            add("blobs/sha256/config", b'{"architecture": "amd64"}')
+        add(config_name, json.dumps(config or {"architecture": "amd64"}).encode())
         # Written in reverse, so only manifest.json can put them in order.
         for i, data in reversed(list(enumerate(layers))):
             name = f"blobs/sha256/layer{i}" if oci else f"{i:064x}/layer.tar"
             add(name, data)
             names.insert(0, name)
-        add("manifest.json", json.dumps([{"Config": "config", "Layers": names}]).encode())
+        add("index.json", b'{"schemaVersion": 2, "manifests": []}')
+        add("manifest.json", json.dumps([{"Config": config_name, "Layers": names}]).encode())
     return buf.getvalue()
 
 
@@ -176,6 +182,25 @@ def test_read_saved_reads_the_oci_layout_and_skips_blobs_that_are_not_layers():
     assert [layer.size for layer in layers] == [1, 2]
 
 
+def test_read_saved_follows_a_layer_linked_to_its_first_copy():
+    archive = io.BytesIO()
+    first = layer_tar([("a", "file", 4)])
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for name, data in (("one/layer.tar", first), ("config.json", b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("two/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "../one/layer.tar"
+        tar.addfile(link)
+        manifest = json.dumps([{"Config": "config.json", "Layers": ["one/layer.tar", "two/layer.tar"]}]).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+    layers = read_saved(io.BytesIO(archive.getvalue()))
+    assert [layer.size for layer in layers] == [4, 4]
+
+
 def test_read_saved_rejects_an_archive_without_manifest():
     with pytest.raises(ValueError, match="manifest.json"):
         read_saved(io.BytesIO(layer_tar([("a", "file", 1)])))
@@ -200,3 +225,63 @@ def test_short_instruction_clips_and_reads_buildkit_lines():
     assert short_instruction("|1 X=1 /bin/sh -c make all") == "RUN make all"
     clipped = short_instruction("/bin/sh -c " + "a" * 100, width=20)
     assert len(clipped) == 20 and clipped.endswith("…")
+
+
+def test_gzip_layers_are_read_and_measured_uncompressed():
+    plain = layer_tar([("a/b", "file", 3000)])
+    packed = gzip.compress(plain)
+    layer = read_layer(io.BytesIO(packed))
+    assert layer.entries == [Entry("a/b", "file", 3000)]
+    assert layer.tar_bytes == len(plain) == layer_tar_bytes(io.BytesIO(packed))
+    assert layer_tar_bytes(io.BytesIO(plain)) == len(plain)
+
+
+def test_a_gzip_file_of_several_members_is_read_whole():
+    plain = layer_tar([("a", "file", 700), ("b", "file", 900)])
+    packed = gzip.compress(plain[:1024]) + gzip.compress(plain[1024:])
+    assert layer_tar_bytes(io.BytesIO(packed)) == len(plain)
+
+
+def test_read_saved_image_returns_the_config_and_the_layers_of_the_oci_layout():
+    config = {"history": [{"created_by": "ADD rootfs.tar /"}], "rootfs": {"diff_ids": ["sha256:x"]}}
+    layers = [gzip.compress(layer_tar([("a", "file", 10)])), gzip.compress(layer_tar([("b", "file", 20)]))]
+    saved = read_saved_image(io.BytesIO(saved_archive(layers, oci=True, config=config)), layer_tar_bytes)
+    assert saved.config == config
+    assert saved.layers == [len(gzip.decompress(data)) for data in layers]
+
+
+HISTORY = [  # as BuildKit writes an image config's history (the base image's own entries first)
+    {"created_by": "# debian.sh --arch 'amd64' out/ 'bookworm' '@1733097600'"},
+    {"created_by": 'CMD ["python3"]', "empty_layer": True},
+    {"created_by": "ENV PYTHONUNBUFFERED=1", "comment": "buildkit.dockerfile.v0", "empty_layer": True},
+    {"created_by": "WORKDIR /app", "comment": "buildkit.dockerfile.v0"},
+    {"created_by": "RUN /bin/sh -c pip install flask # buildkit", "comment": "buildkit.dockerfile.v0"},
+    {"created_by": 'CMD ["python" "app.py"]', "comment": "buildkit.dockerfile.v0", "empty_layer": True},
+]
+
+
+def test_steps_of_pairs_each_layer_with_the_step_that_made_it():
+    steps = steps_of({"history": HISTORY}, [1000, 1536, 5000])
+    assert [(s.instruction.split()[0], s.adds_layer, s.tar_bytes) for s in steps] == [
+        ("#", True, 1000),
+        ("CMD", False, 0),
+        ("ENV", False, 0),
+        ("WORKDIR", True, 1536),
+        ("RUN", True, 5000),
+        ("CMD", False, 0),
+    ]
+    assert steps[4] == Step("RUN pip install flask", True, 5000)
+
+
+def test_steps_of_refuses_a_history_that_does_not_match_the_layers():
+    with pytest.raises(ValueError, match="names 3 layer-making steps, but it has 2 layers"):
+        steps_of({"history": HISTORY}, [1, 2])
+
+
+def test_short_instruction_reads_buildkit_history():
+    assert short_instruction("RUN /bin/sh -c pip install -r requirements.txt # buildkit") == (
+        "RUN pip install -r requirements.txt"
+    )
+    assert short_instruction("RUN |1 GREETING=hey /bin/sh -c echo $GREETING # buildkit") == "RUN echo $GREETING"
+    assert short_instruction("COPY app/ . # buildkit") == "COPY app/ ."
+    assert short_instruction("WORKDIR /app") == "WORKDIR /app"
