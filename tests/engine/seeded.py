@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from pathlib import Path
 
 from grader.result import GradeResult
@@ -31,3 +32,27 @@ def results_by_check(result: GradeResult) -> dict[str, object]:
 
 def assert_nothing_left(engine) -> None:
     assert engine.leftovers() == {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
+
+
+def host_processes(word: str) -> list[int]:
+    """Processes on this host whose command line holds `word` (a build step's `sleep NNNN`).
+
+    BuildKit runs RUN steps as plain processes of the engine, not as containers `docker ps` lists: this is
+    how a test sees that an interrupted build really stopped (it needs the engine on this machine).
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if word in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def wait_for(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)

@@ -13,11 +13,9 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
-from seeded import apply_defect, assert_nothing_left, results_by_check
+from seeded import apply_defect, assert_nothing_left, host_processes, results_by_check, wait_for
 
 from grader.buildkit import buildx_version
 from grader.session import grade
@@ -59,26 +57,6 @@ def test_the_solution_with_a_buildkit_feature_scores_full_marks(engine, tmp_path
     if feature == "syntax directive":  # no registry answers here: the built-in frontend built it, and said so
         build = results_by_check(result)["ImageBuilds"]
         assert "built-in Dockerfile frontend" in build.evidence or "built-in Dockerfile frontend" in build.message
-
-
-def host_processes(word: str) -> list[int]:
-    """Processes on this host whose command line holds `word` (a build step's `sleep NNNN`)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if word in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
-def wait_for(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
 
 
 def test_a_build_past_its_time_limit_stops_on_the_engine(engine, tmp_path):
