@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -56,3 +57,12 @@ def wait_for(condition, timeout_s: float, what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, what
         time.sleep(0.2)
+
+
+def as_from_a_terminal() -> None:
+    """`preexec_fn` for a grader started by a test that will press Ctrl-C (send SIGINT).
+
+    A program started in the background by a non-interactive shell (as CI scripts often are) inherits
+    SIGINT ignored, and Python then never raises KeyboardInterrupt: restore the default a terminal gives.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from seeded import apply_defect, host_processes, wait_for
+from seeded import apply_defect, as_from_a_terminal, host_processes, wait_for
 
 from grader.batch import run_batch
 from grader.batch.roster import Submission
@@ -198,6 +198,7 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(engine, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=as_from_a_terminal,
     )
     book = Gradebook(url)
     try:

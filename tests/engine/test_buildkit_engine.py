@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from seeded import apply_defect, assert_nothing_left, host_processes, results_by_check, wait_for
+from seeded import apply_defect, as_from_a_terminal, assert_nothing_left, host_processes, results_by_check, wait_for
 
 from grader.buildkit import buildx_version
 from grader.session import grade
@@ -76,6 +76,7 @@ def test_ctrl_c_during_a_build_stops_the_build(engine, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=as_from_a_terminal,
     )
     try:
         wait_for(lambda: host_processes("sleep 3019") or proc.poll() is not None, 120, "the step never started")

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+from seeded import as_from_a_terminal
+
 from grader.engine import LABEL, Engine
 from grader.spec import REPO_ROOT, official_specs
 
@@ -34,6 +36,7 @@ def test_interrupt_removes_what_was_started(engine, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=as_from_a_terminal,
     )
     try:
         deadline = time.monotonic() + 120
