@@ -30,6 +30,7 @@ import psycopg
 import pytest
 import redis
 from celery.result import AsyncResult
+from seeded import as_from_a_terminal
 from services import missing, postgres_server, redis_server, stopped
 from sqlalchemy.engine import make_url
 
@@ -270,7 +271,14 @@ def test_ctrl_c_withdraws_what_no_worker_has_started(engine, services, workers, 
         (folder / name / "Dockerfile").write_text(f'FROM python:3.11-slim\n# {name}\nCMD ["sleep", "60"]\n')
     command = [sys.executable, "-m", "grader", "batch", str(folder), "--lab", "01", "--workers", broker]
     command += ["--gradebook", gradebook, "--timeout", "20", "--out", str(tmp_path / "out")]
-    proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=as_from_a_terminal,
+    )
     app, queue = make_app(broker), redis.Redis.from_url(broker)
     sessions: set[str] = set()
 
