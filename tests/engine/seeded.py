@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 import signal
@@ -66,3 +67,8 @@ def as_from_a_terminal() -> None:
     SIGINT ignored, and Python then never raises KeyboardInterrupt: restore the default a terminal gives.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def unique_sleep() -> str:
+    """A long build step no other run shares (`sleep 3000.NNNNNN`): a step left by an earlier run is not it."""
+    return f"sleep 3000.{random.randrange(10**6):06d}"

@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from seeded import apply_defect, as_from_a_terminal, host_processes, wait_for
+from seeded import apply_defect, as_from_a_terminal, host_processes, unique_sleep, wait_for
 
 from grader.batch import run_batch
 from grader.batch.roster import Submission
@@ -164,7 +164,8 @@ def test_a_submission_past_its_time_limit_is_a_timeout(engine, tmp_path):
     # A build step that takes far longer than the limit, whatever the build cache holds (a warm cache grades
     # lab 01 in about 3 s, so a plain copy can finish before the checks after the limit are reached).
     dockerfile = fay / "Dockerfile"
-    dockerfile.write_text(dockerfile.read_text().replace("WORKDIR /app\n", "WORKDIR /app\nRUN sleep 3023\n", 1))
+    step = unique_sleep()
+    dockerfile.write_text(dockerfile.read_text().replace("WORKDIR /app\n", f"WORKDIR /app\nRUN {step}\n", 1))
     url = f"sqlite:///{tmp_path}/gradebook.sqlite"
     summary = run_batch(submissions=folder, lab="01", jobs=2, gradebook=url, out=tmp_path / "out", timeout_s=2)
     [graded] = summary.graded
@@ -175,7 +176,7 @@ def test_a_submission_past_its_time_limit_is_a_timeout(engine, tmp_path):
     assert summary.leftovers == NOTHING
     assert Engine(engine.client, session=graded.session).leftovers() == NOTHING
     assert "time limit" in (tmp_path / "out" / "feedback" / "fay.txt").read_text()
-    wait_for(lambda: not host_processes("sleep 3023"), 20, "BuildKit still runs the build step past the time limit")
+    wait_for(lambda: not host_processes(step), 20, "BuildKit still runs the build step past the time limit")
 
 
 def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(engine, tmp_path):

@@ -15,7 +15,15 @@ import subprocess
 import sys
 
 import pytest
-from seeded import apply_defect, as_from_a_terminal, assert_nothing_left, host_processes, results_by_check, wait_for
+from seeded import (
+    apply_defect,
+    as_from_a_terminal,
+    assert_nothing_left,
+    host_processes,
+    results_by_check,
+    unique_sleep,
+    wait_for,
+)
 
 from grader.buildkit import buildx_version
 from grader.session import grade
@@ -60,16 +68,18 @@ def test_the_solution_with_a_buildkit_feature_scores_full_marks(engine, tmp_path
 
 
 def test_a_build_past_its_time_limit_stops_on_the_engine(engine, tmp_path):
-    (tmp_path / "Dockerfile").write_text(f"FROM python:3.11-slim\nRUN echo {engine.session} && sleep 3017\n")
+    step = unique_sleep()
+    (tmp_path / "Dockerfile").write_text(f"FROM python:3.11-slim\nRUN {step}\n")
     result = grade(tmp_path, dataclasses.replace(SPEC, build_timeout_s=8), engine=engine)
     build = results_by_check(result)["ImageBuilds"]
     assert build.status == "failed" and "within 8s" in build.message
-    wait_for(lambda: not host_processes("sleep 3017"), 20, "BuildKit still runs the step after the timeout")
+    wait_for(lambda: not host_processes(step), 20, "BuildKit still runs the step after the timeout")
     assert_nothing_left(engine)
 
 
 def test_ctrl_c_during_a_build_stops_the_build(engine, tmp_path):
-    (tmp_path / "Dockerfile").write_text(f"FROM python:3.11-slim\nRUN echo {engine.session} && sleep 3019\n")
+    step = unique_sleep()
+    (tmp_path / "Dockerfile").write_text(f"FROM python:3.11-slim\nRUN {step}\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "grader", "check", str(tmp_path), "--lab", "01", "--quiet"],
         cwd=REPO_ROOT,
@@ -79,7 +89,7 @@ def test_ctrl_c_during_a_build_stops_the_build(engine, tmp_path):
         preexec_fn=as_from_a_terminal,
     )
     try:
-        wait_for(lambda: host_processes("sleep 3019") or proc.poll() is not None, 120, "the step never started")
+        wait_for(lambda: host_processes(step) or proc.poll() is not None, 120, "the step never started")
         assert proc.poll() is None, proc.stdout.read()
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
@@ -87,7 +97,7 @@ def test_ctrl_c_during_a_build_stops_the_build(engine, tmp_path):
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, out
-    wait_for(lambda: not host_processes("sleep 3019"), 20, "BuildKit still runs the step after Ctrl-C")
+    wait_for(lambda: not host_processes(step), 20, "BuildKit still runs the step after Ctrl-C")
     assert engine.leftovers(all_sessions=True)["images"] == 0
 
 
