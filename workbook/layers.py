@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TypeVar
 
+from grader.streams import ChunkReader
+
 T = TypeVar("T")
 
 WHITEOUT = ".wh."
@@ -147,26 +149,15 @@ def _uncompressed_chunks(fileobj: IO[bytes]) -> Iterator[bytes]:
     yield inflate.flush()
 
 
-class Uncompressed(io.RawIOBase):
+class Uncompressed(ChunkReader):
     """A layer blob read as its uncompressed tar, counting the bytes (`count`) as they are read."""
 
     def __init__(self, fileobj: IO[bytes]):
-        self._chunks = _uncompressed_chunks(fileobj)
-        self._chunk = memoryview(b"")
+        super().__init__(_uncompressed_chunks(fileobj))
         self.count = 0
 
-    def readable(self) -> bool:
-        return True
-
     def readinto(self, buffer) -> int:
-        while not self._chunk:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._chunk = memoryview(chunk)
-        n = min(len(buffer), len(self._chunk))
-        buffer[:n] = self._chunk[:n]
-        self._chunk = self._chunk[n:]
+        n = super().readinto(buffer)
         self.count += n
         return n
 
