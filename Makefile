@@ -70,7 +70,7 @@ check-%: setup ## Grade one lab folder: make check-01
 	@$(PY) -m grader check labs/$*-*/
 
 test: setup ## Run the whole test suite: unit tests, real-engine tests, every notebook (quick mode) under nbval
-	WORKBOOK_QUICK=1 $(PY) -m pytest
+	WORKBOOK_QUICK=1 $(PY) -m pytest --durations=30
 
 test-unit: venv ## Run only the tests that need no engine
 	$(PY) -m pytest -m "not engine"

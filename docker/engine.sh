@@ -23,6 +23,10 @@ venv_bin=${VENV_BIN:-$root/.venv/bin}
 run=/var/run/grader-engine  # pid file and kind of the dockerd this script started
 log=${DOCKERD_LOG:-/var/log/grader-dockerd.log}
 wait_s=${ENGINE_WAIT_S:-60}
+# BuildKit keeps at most this much build cache (its GC trims the rest); a disk with less than
+# LOW_DISK_GB free at the engine's data root is trimmed to it at once, with dangling images.
+BUILD_CACHE_KEEP_GB=${BUILD_CACHE_KEEP_GB:-10}
+LOW_DISK_GB=${LOW_DISK_GB:-25}
 plugins=$HOME/.docker/cli-plugins
 
 say() { printf '[engine] %s\n' "$*"; }
@@ -118,13 +122,21 @@ provision_current() {
     "$dest/bin/docker-proxy"
   ln -sf "$dest/legacy-root/usr/sbin/runc" "$dest/bin/runc"
   ln -sf "$dest/legacy-root/usr/bin/tini-static" "$dest/bin/docker-init"
-  cat >"$dest/daemon.json" <<'JSON'
+  rm -rf "$cache/debs"
+}
+
+# The daemon's settings, written at every start so a changed cache size applies to an existing engine.
+# Build history (what `docker buildx history` lists) is kept for 50 builds: each record holds a lease.
+write_daemon_json() {
+  cat >"$cache/current/daemon.json" <<JSON
 {
   "features": {"containerd-snapshotter": true},
-  "builder": {"gc": {"enabled": true, "defaultKeepStorage": "40GB"}}
+  "builder": {
+    "gc": {"enabled": true, "defaultKeepStorage": "${BUILD_CACHE_KEEP_GB}GB"},
+    "history": {"maxAge": "24h", "maxEntries": 50}
+  }
 }
 JSON
-  rm -rf "$cache/debs"
 }
 
 start_dockerd() {  # $1: dockerd program, then its arguments; PATH as it should see it in $DOCKERD_PATH
@@ -157,6 +169,7 @@ start_current() {
   [ -n "$installed" ] && say "The installed dockerd is $installed (older than $MIN_CURRENT_DOCKER): not used."
   apt-get install -y -qq --no-install-recommends iptables ca-certificates >/dev/null 2>&1 || true
   provision_current
+  write_daemon_json
   DOCKERD_PATH=$cache/current/bin:$PATH start_dockerd "$cache/current/bin/dockerd" \
     --data-root /var/lib/grader-docker --exec-root /var/run/grader-docker \
     --config-file "$cache/current/daemon.json" -H unix:///var/run/docker.sock
@@ -182,6 +195,28 @@ stop_ours() {
     for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
   fi
   rm -f "$run/dockerd.pid" "$run/kind"
+}
+
+# Free space at the engine's data root, in GB (the root file system when the engine is remote or hidden).
+free_gb() {
+  local dir
+  dir=$(timeout 10 docker info --format '{{.DockerRootDir}}' 2>/dev/null || true)
+  [ -d "$dir" ] || dir=/
+  df -Pk "$dir" | awk 'NR == 2 { printf "%d", $4 / 1048576 }'
+}
+
+# A full disk fails builds half-way ("no space left on device"): trim before it comes to that.
+trim_when_disk_low() {
+  local free
+  free=$(free_gb)
+  [ "$free" -lt "$LOW_DISK_GB" ] || return 0
+  say "Only ${free} GB free at the engine's data root: trimming the build cache to ${BUILD_CACHE_KEEP_GB} GB" \
+    "and removing dangling images..."
+  # buildx 0.20+ names the limit --max-used-space; older CLIs (20.10's builder) --keep-storage.
+  timeout 600 docker buildx prune --force --max-used-space "${BUILD_CACHE_KEEP_GB}gb" >/dev/null 2>&1 ||
+    timeout 600 docker builder prune --force --keep-storage "${BUILD_CACHE_KEEP_GB}gb" >/dev/null 2>&1 || true
+  timeout 300 docker image prune --force >/dev/null 2>&1 || true
+  say "Now ${free} GB -> $(free_gb) GB free."
 }
 
 # --- plugins ---------------------------------------------------------------------------------------
@@ -240,6 +275,7 @@ ensure() {
   fi
   install_buildx_plugin
   install_compose_plugin
+  trim_when_disk_low
   say "buildx: $(docker buildx version 2>/dev/null | awk '{print $2}' || echo missing);" \
     "Compose: $(docker compose version --short 2>/dev/null || echo missing)"
 }

@@ -107,6 +107,7 @@ class BuildResult:
 
     def summary(self) -> str:
         """One line per Dockerfile step: CACHED or its time, as evidence a learner can read."""
+
         def fate(step: BuildStep) -> str:
             return "CACHED" if step.cached else (f"ran {step.seconds:.1f}s" if step.ran else "not run")
 
