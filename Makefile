@@ -79,10 +79,11 @@ lint: venv ## Lint the Python code (ruff) and every Dockerfile (hadolint)
 	$(VENV)/bin/ruff check grader workbook tests benchmarks notebooks
 	$(VENV)/bin/hadolint --failure-threshold warning $(shell find solutions -name 'Dockerfile*' | sort)
 
-bench: setup ## Benchmarks: BuildKit vs the legacy builder, grade vs regrade, start-up vs plain process, a class with 2 jobs vs 1
+bench: setup ## Benchmarks: BuildKit vs the legacy builder, grade vs regrade, start-up vs plain process, a class with 2 jobs vs 1, hostile submissions
 	$(PY) benchmarks/bench_builders.py
 	$(PY) benchmarks/bench_grader.py
 	$(PY) benchmarks/bench_batch.py
+	$(PY) benchmarks/bench_hostile.py
 
 workshop-pack: images wheels ## Write every image and Python package the labs need into $(WORKSHOP)/ (for a room with no network)
 	@$(PY) -m grader workshop pack $(WORKSHOP)

@@ -210,6 +210,8 @@ def build_once(
     secrets: dict[str, str] | None = None,
     target: str | None = None,
     network: str | None = None,
+    cgroup_parent: str | None = None,
+    guard: Callable[[], str] | None = None,
     on_line: Callable[[str], None] | None = None,
     cancel: threading.Event | None = None,
     stop_when: Callable[[BuildStep], bool] | None = None,
@@ -219,6 +221,8 @@ def build_once(
     `secrets` are build secrets ({id: value}) passed as files, for `RUN --mount=type=secret,id=...`; they
     are dummies a lab declares, never real ones. `stop_when(step)` returning True for a step whose status
     changed stops the build there (`stopped`, no image), as a caller that has seen what it needed.
+    `cgroup_parent` holds the RUN steps to that cgroup's limits; `guard()`, asked about once a second,
+    returns why the build must stop (a disk filling up), or "".
     """
     started = time.monotonic()
     result = BuildResult(ok=False, image_id=None, seconds=0.0)
@@ -237,6 +241,8 @@ def build_once(
             cmd += ["--target", target]
         if network:
             cmd += ["--network", network]
+        if cgroup_parent:
+            cmd += ["--cgroup-parent", cgroup_parent]
         cmd.append(str(context))
         try:
             # A session of its own: an interrupt meant for the build reaches buildx and nothing else.
@@ -264,10 +270,17 @@ def build_once(
         follower = threading.Thread(target=follow, daemon=True)
         follower.start()
         deadline = started + timeout_s
+        guarded = ""
+        next_guard = started
         try:
             while proc.poll() is None:
                 if stop.is_set() or time.monotonic() >= deadline or (cancel is not None and cancel.is_set()):
                     break
+                if guard is not None and time.monotonic() >= next_guard:
+                    next_guard = time.monotonic() + 1.0
+                    guarded = guard()
+                    if guarded:
+                        break
                 follower.join(0.1)
         finally:  # also on Ctrl-C: the build must not outlive the grader
             if proc.poll() is None:
@@ -280,6 +293,8 @@ def build_once(
             result.stopped = True
         elif cancel is not None and cancel.is_set():
             result.error = "the build was cancelled"
+        elif guarded:
+            result.error = guarded
         elif proc.returncode != 0 and time.monotonic() >= deadline:
             result.error = f"the build did not finish within {timeout_s:.0f}s and was stopped"
         elif proc.returncode != 0:

@@ -14,6 +14,10 @@ from pathlib import Path
 
 from grader.spec import Limits
 
+# What a graded container may log: a service that floods its log (`yes &` in CMD) otherwise fills the
+# engine's disk at tens of MB a second. Two files of 2 MB keep far more than the tail the evidence shows.
+GRADED_LOG_OPTIONS = {"max-size": "2m", "max-file": "2"}
+
 DOCKER_SOCKET = "docker.sock"
 HOST_NAMESPACES = ("network_mode", "pid", "ipc", "userns_mode", "uts")
 UNCONFINED = ("seccomp:unconfined", "seccomp=unconfined", "apparmor:unconfined", "apparmor=unconfined")
@@ -96,6 +100,8 @@ def for_grading(
         # The grader's limits replace the learner's (Compose refuses both `cpus` and deploy limits).
         ((service.get("deploy") or {}).get("resources") or {}).pop("limits", None)
         service["security_opt"] = sorted({*(service.get("security_opt") or ()), "no-new-privileges:true"})
+        # A service that floods its log must not fill the engine's disk (the same cap as a single container's).
+        service["logging"] = {"driver": "json-file", "options": dict(GRADED_LOG_OPTIONS)}
         service.pop("restart", None)  # a crash must show as a crash, not as a container that keeps restarting
         ports = []
         for port in service.get("ports") or ():

@@ -25,8 +25,9 @@ import requests.exceptions
 from docker.utils import kwargs_from_env
 
 import docker
-from grader import buildkit, image_size
+from grader import build_limits, buildkit, image_size
 from grader.buildkit import BuildResult, BuildStep
+from grader.compose_file import GRADED_LOG_OPTIONS
 from grader.errors import ComposeFileInvalid, EngineUnavailable
 from grader.spec import Limits
 from grader.streams import ChunkReader
@@ -132,20 +133,29 @@ class Engine:
         """Build `context` with BuildKit (grader/buildkit.py) into this engine's image store as `tag`.
 
         The image carries this session's label (or `labels`). A build past `timeout_s`, or `cancel` set, is
-        interrupted; `stop_when(step)` stops it on purpose.
+        interrupted; `stop_when(step)` stops it on purpose. Its RUN steps run under the grader's memory and
+        process limits where this engine allows it, and a build that fills the disk is stopped
+        (grader/build_limits.py).
         """
-        result = buildkit.build(
-            context,
-            dockerfile,
-            tag,
-            timeout_s=timeout_s,
-            labels=labels or self.labels,
-            secrets=secrets,
-            target=target,
-            on_line=on_line,
-            cancel=cancel,
-            stop_when=stop_when,
-        )
+        info = self.info()
+        disk = build_limits.DiskWatch(info)
+        with build_limits.step_cgroup(info) as limits:
+            result = buildkit.build(
+                context,
+                dockerfile,
+                tag,
+                timeout_s=timeout_s,
+                labels=labels or self.labels,
+                secrets=secrets,
+                target=target,
+                cgroup_parent=limits.cgroup_parent,
+                guard=disk.exceeded,
+                on_line=on_line,
+                cancel=cancel,
+                stop_when=stop_when,
+            )
+        if limits.cgroup_parent is None:
+            result.notes.append(limits.note)
         if result.ok:
             try:  # the id the engine lists (the metadata's digest differs between the two image stores)
                 result.image_id = self.client.images.get(tag).id
@@ -299,6 +309,7 @@ class Engine:
             pids_limit=limits.pids,
             security_opt=["no-new-privileges"],
             healthcheck=healthcheck,
+            log_config=docker.types.LogConfig(type="json-file", config=dict(GRADED_LOG_OPTIONS)),
             **(extra or {}),
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -131,6 +132,7 @@ def submission_digest(folder: Path) -> str:
     """A content hash of a submission folder: same files, same digest, wherever it lies."""
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".git" not in p.parts):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        # The name's bytes as the file system holds them: a name need not be UTF-8 (archives from other systems).
+        digest.update(os.fsencode(path.relative_to(folder)) + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()

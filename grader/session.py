@@ -7,6 +7,7 @@ session created is removed at the end (also on timeout and Ctrl-C).
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -366,6 +367,7 @@ def grade(
 def _validate(submission: Path, spec: LabSpec) -> None:
     if not submission.is_dir():
         raise InvalidSubmission(f"{submission} is not a folder", hint="pass the folder that holds your Dockerfile")
+    _refuse_names_buildkit_cannot_send(submission)
     if spec.compose:
         _validate_compose(submission, spec)
         return
@@ -373,6 +375,25 @@ def _validate(submission: Path, spec: LabSpec) -> None:
         raise InvalidSubmission(
             f"no {spec.dockerfile} in {submission}",
             hint=f"lab {spec.id} expects a {spec.dockerfile} at the top of the submission folder",
+        )
+
+
+def _refuse_names_buildkit_cannot_send(submission: Path) -> None:
+    """BuildKit sends file names as protobuf strings, which must be UTF-8: a build of a folder holding any other
+    name fails with "string field contains invalid UTF-8" (`docker build` fails the same way for the learner)."""
+    bad = []
+    for path in submission.rglob("*"):
+        name = os.fsencode(path.relative_to(submission))
+        try:
+            name.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(name.decode("utf-8", errors="backslashreplace"))
+    if bad:
+        shown = ", ".join(sorted(bad)[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise InvalidSubmission(
+            f"{len(bad)} file name(s) in the submission are not valid UTF-8: {shown}",
+            hint="rename them (or delete them): Docker's builder cannot send such names, so `docker build` "
+            "fails on this folder too. Archives made on other systems sometimes carry names in another encoding.",
         )
 
 

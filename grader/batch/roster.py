@@ -8,6 +8,7 @@ an optional `submission` column naming the learner's file or folder when it is n
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,12 +80,26 @@ def stem_of(name: str) -> str:
     return name
 
 
+def is_utf8(name: str) -> bool:
+    """False for a name holding bytes that are not UTF-8 (Python keeps them as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def discover(folder: Path, roster: Roster | None = None) -> tuple[list[Submission], list[str]]:
     """The submissions in `folder`, sorted by name, and notes on what was left out or looks wrong."""
     notes: list[str] = []
     found: list[Submission] = []
     for path in sorted(Path(folder).iterdir()):
         if path.name.startswith(".") or path.name in PACKAGING_NOISE:
+            continue
+        if not is_utf8(path.name):
+            # A learner id is this name: the gradebook, the exports and an LMS all need it as text.
+            shown = os.fsencode(path.name).decode("utf-8", errors="backslashreplace")
+            notes.append(f"left out {shown}: its name is not valid UTF-8; rename it (the learner's id) and grade again")
             continue
         kind = kind_of(path)
         if kind is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from grader.batch.roster import discover, read_roster, stem_of
@@ -89,3 +91,24 @@ def test_roster_naming_a_learner_twice(tmp_path):
 def test_missing_roster(tmp_path):
     with pytest.raises(RosterError, match="cannot read the roster"):
         read_roster(tmp_path / "nope.csv")
+
+
+def test_a_submission_whose_name_is_not_utf8_is_left_out_with_a_reason(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "ada").mkdir()
+    os.mkdir(os.fsencode(folder) + b"/bad-\xff-name")
+    found, notes = discover(folder)
+    assert [s.learner for s in found] == ["ada"]
+    assert any("bad-\\xff-name" in note and "not valid UTF-8" in note for note in notes), notes
+    "\n".join(notes).encode("utf-8")  # every note can be printed and stored as text
+
+
+def test_a_file_name_that_is_not_utf8_has_a_digest(tmp_path):
+    from grader.result import submission_digest
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    first = submission_digest(tmp_path)
+    with open(os.fsencode(tmp_path) + b"/bad-\xff.txt", "wb") as handle:
+        handle.write(b"x")
+    assert submission_digest(tmp_path) != first
