@@ -4,7 +4,9 @@ BuildKit runs RUN steps with no limits of their own: a fork bomb or a step that 
 the whole machine, and a step that writes without end fills the engine's disk. `docker buildx build
 --cgroup-parent` puts every RUN step of one build under a parent cgroup; the grader makes that parent with a
 memory and a process limit, so the kernel holds the steps to them (an OOM kill shows as exit code 137, a
-fork past the limit fails with "Resource temporarily unavailable"). That needs an engine on this host, the
+fork past the limit fails with "Resource temporarily unavailable"). The parent's name is part of every RUN
+step's cache key (BuildKit records it in the step's definition), so it is one fixed name, which builds graded
+at the same time share: a name per build would make every rebuild miss the cache. That needs an engine on this host, the
 cgroupfs driver and root; elsewhere (Docker Desktop, a rootless engine) the build runs as it would for the
 learner, and the grade's evidence says the limits did not apply and why.
 
@@ -16,14 +18,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_NAME = "grader-builds"  # fixed: see above
 # Roomy for pip installing a lab's dependencies (torch's wheel included), far below what a runaway step
 # takes. An instructor can change each with an environment variable of the grader.
 DEFAULTS = {"GRADER_BUILD_MEMORY_MB": 3072, "GRADER_BUILD_PIDS": 1024, "GRADER_BUILD_DISK_MB": 8000}
@@ -82,21 +83,6 @@ def _write_limits(dirs: list[Path], version: str, memory_mb: int, pids: int) -> 
     (pids_dir / "pids.max").write_text(str(pids))
 
 
-def _remove_tree(folder: Path, wait_s: float = 5.0) -> None:
-    """rmdir a cgroup and what BuildKit made under it, deepest first (a cgroup goes once its tasks are gone)."""
-    deadline = time.monotonic() + wait_s
-    while folder.exists():
-        leftovers = sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
-        for path in [*leftovers, folder]:
-            try:
-                path.rmdir()
-            except OSError:
-                pass
-        if not folder.exists() or time.monotonic() > deadline:
-            return
-        time.sleep(0.1)
-
-
 @contextmanager
 def step_cgroup(
     engine_info: dict,
@@ -104,7 +90,9 @@ def step_cgroup(
     pids: int | None = None,
     cgroup_root: Path = CGROUP_ROOT,
 ) -> Iterator[StepLimits]:
-    """A parent cgroup of its own for one build's RUN steps, removed afterwards."""
+    """The grader's parent cgroup for a build's RUN steps, with today's limits written into it.
+
+    It is kept afterwards: another build may be running in it, and an empty cgroup costs nothing."""
     memory_mb = memory_mb or setting("GRADER_BUILD_MEMORY_MB")
     pids = pids or setting("GRADER_BUILD_PIDS")
     why = unavailable_because(engine_info, cgroup_root)
@@ -112,22 +100,15 @@ def step_cgroup(
         yield StepLimits(None, f"note: build steps ran without the grader's memory and process limits: {why}")
         return
     version = str(engine_info.get("CgroupVersion") or "1")
-    name = f"grader-build-{uuid.uuid4().hex[:12]}"
-    dirs = _controller_dirs(name, version, cgroup_root)
+    dirs = _controller_dirs(CGROUP_NAME, version, cgroup_root)
     try:
         for folder in dirs:
-            folder.mkdir()
+            folder.mkdir(exist_ok=True)
         _write_limits(dirs, version, memory_mb, pids)
     except OSError as err:
-        for folder in dirs:
-            _remove_tree(folder, wait_s=0)
         yield StepLimits(None, f"note: build steps ran without the grader's memory and process limits: {err}")
         return
-    try:
-        yield StepLimits(name, f"build steps limited to {memory_mb} MB of memory and {pids} processes")
-    finally:
-        for folder in dirs:
-            _remove_tree(folder)
+    yield StepLimits(CGROUP_NAME, f"build steps limited to {memory_mb} MB of memory and {pids} processes")
 
 
 class DiskWatch:

@@ -14,10 +14,10 @@
     python -m grader workshop pack|load|unload [FOLDER]
     python -m grader ci-template --lab ID --course-repo OWNER/NAME [--ref REF]
 
-Exit codes of `check`: 0 every check passed, 1 some failed, 2 the submission could not be graded.
-`check` shows what the learner may see: checks the lab marks hidden are left out (--instructor shows them).
-Exit codes of `batch`: 0 every submission was graded, 1 some could not be graded or timed out, 2 the batch
-could not start, 130 interrupted (results so far are kept; the same command resumes).
+An output FILE of `-` means standard output (the report then goes to standard error). Errors go to standard
+error, with a hint; no command prints a traceback (GRADER_DEBUG=1 shows one for a grader fault).
+`check` shows what the learner may see: checks the lab marks hidden are left out (--instructor shows them);
+its Gradescope file lists every check, hidden ones as Gradescope's `hidden`.
 """
 
 from __future__ import annotations
@@ -25,18 +25,20 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import traceback
 from pathlib import Path
 
+import docker.errors
 from rich.console import Console
 from rich.table import Table
 
 from grader import __version__, base_images, build_cache, class_report, exporters, starters, workshop
 from grader.batch import lab_spec, out_dir, run_batch
-from grader.batch.outputs import FORMATS, write_exports
+from grader.batch.outputs import FORMATS, csv_rows, write_exports
 from grader.ci_template import render as render_ci_template
 from grader.doctor import diagnose
 from grader.engine import connect
-from grader.errors import GraderError
+from grader.errors import EngineUnavailable, GraderError
 from grader.gradebook import DEFAULT_URL, Gradebook
 from grader.progress import Progress
 from grader.report import print_report
@@ -44,22 +46,72 @@ from grader.session import grade
 from grader.spec import official_specs, resolve_spec
 
 console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)  # what went wrong, and the hint: never into a redirected file
+
+# Exit codes, the same for every command (batch: "passed" means every submission was graded).
+EXIT_CODES = {
+    0: "every check passed",
+    1: "some checks failed, or grading stopped at its time limit",
+    2: "bad usage or input: a wrong option, a missing or invalid file, a submission that cannot be graded",
+    3: "a grader or engine fault: not the learner's doing; nothing was charged",
+    130: "interrupted (Ctrl-C or SIGTERM): everything the grader started was removed",
+}
+USAGE, FAULT = 2, 3
+
+
+def usage_error(message: str, hint: str = "") -> GraderError:
+    return GraderError(message, hint=hint)
+
+
+def output_path(value: str | None, what: str) -> str | None:
+    """An output FILE option, checked before any work is done: `-` (standard output), or a file that can be
+    made: not a folder, and under no existing file."""
+    if value is None or value == exporters.STDOUT:
+        return value
+    path = Path(value)
+    if path.is_dir():
+        raise usage_error(f"{what} {value} is a folder", hint=f"give {what} a file name, or - for standard output")
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise usage_error(f"{what} {value}: {parent} is a file, so nothing can be written under it")
+            break
+    return value
+
+
+def output_folder(value: str, what: str) -> Path:
+    """An output DIR option: a folder that exists or can be made (not a file, not under one)."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise usage_error(f"{what} {value} is a file, not a folder", hint=f"give {what} a folder")
+    output_path(str(path / "x"), what)
+    return path
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    outputs = {fmt: output_path(getattr(args, fmt), f"--{fmt}") for fmt in ("json", "junit", "gradescope")}
+    to_stdout = [f"--{fmt}" for fmt, path in outputs.items() if path == exporters.STDOUT]
+    if len(to_stdout) > 1:
+        raise usage_error(f"{' and '.join(to_stdout)} both write to standard output", hint="give all but one a file")
     try:
         spec = resolve_spec(Path(args.dir), args.lab)
     except GraderError as err:
-        console.print(f"[red]Cannot grade {args.dir}:[/] {err}")
-        return 2
+        raise GraderError(f"Cannot grade {args.dir}: {err.message}", hint=err.hint) from None
+    # With a file on standard output, the report goes to standard error so that the file stays clean.
+    shown_on = errors if to_stdout else console
     result = grade(
-        Path(args.dir), spec, learner=args.learner or "", progress=Progress(quiet=args.quiet), timeout_s=args.timeout
+        Path(args.dir),
+        spec,
+        learner=args.learner or "",
+        progress=Progress(quiet=args.quiet, console=shown_on),
+        timeout_s=args.timeout,
     )
     shown = result if args.instructor else result.learner_view()
-    for fmt in ("json", "junit", "gradescope"):
-        if getattr(args, fmt):
-            exporters.write(shown, fmt, Path(getattr(args, fmt)))
-    print_report(shown, console)
+    for fmt, path in outputs.items():
+        if path is not None:
+            # Gradescope hides hidden checks itself: it gets them all, so the total is the lab's total.
+            exporters.write(result if fmt == "gradescope" else shown, fmt, path)
+    print_report(shown, shown_on)
     return shown.exit_code
 
 
@@ -107,7 +159,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         soft_wrap=True,  # one line in a log, however long
     )
     for problem in summary.problems:
-        console.print(f"[red]not stored:[/] {problem}", soft_wrap=True)
+        errors.print(f"[red]not stored:[/] {problem}", soft_wrap=True)
     if summary.out:
         console.print(f"Grades, feedback, exports and the class report: {summary.out}/", soft_wrap=True)
     return summary.exit_code
@@ -123,22 +175,37 @@ def cmd_worker(args: argparse.Namespace) -> int:
         if not getattr(args, n)
     ]
     if missing:
-        console.print(f"[red]A worker needs {' and '.join(missing)}.[/]")
-        return 2
+        raise usage_error(f"A worker needs {' and '.join(missing)}.")
     return workers.start_worker(
         broker=args.broker, gradebook=args.gradebook, concurrency=args.concurrency, name=args.name
     )
 
 
+def _graded_lab(book: Gradebook, lab: str) -> str:
+    """The lab id, once the gradebook is known to hold attempts for it."""
+    spec = lab_spec(lab)
+    if not book.attempts(spec.id):
+        held = book.labs()
+        raise usage_error(
+            f"the gradebook {book.url} has no grades for lab {spec.id}",
+            hint=f"it holds lab(s) {', '.join(held)}: check --lab" if held else "grade the class with `batch` first",
+        )
+    return spec.id
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     spec = lab_spec(args.lab)
-    book = Gradebook(args.gradebook)
+    if args.out == exporters.STDOUT and args.format != "csv":
+        raise usage_error(f"--out - writes one file; {args.format} is a file per learner", hint="give --out a folder")
+    out = args.out if args.out == exporters.STDOUT else output_folder(args.out or str(out_dir(spec.id)), "--out")
+    book = Gradebook(args.gradebook, create=False)
     try:
-        if not book.summaries(spec.id):
-            console.print(f"[red]The gradebook has nothing for lab {spec.id}.[/] Grade the class with 'batch' first.")
-            return 2
-        out = Path(args.out) if args.out else out_dir(spec.id)
-        files = write_exports(book, spec.id, out, (args.format,), max_score=sum(c.points for c in spec.checks))
+        lab = _graded_lab(book, spec.id)
+        if out == exporters.STDOUT:
+            rows = csv_rows(book, lab, max_score=sum(c.points for c in spec.checks))
+            exporters.write_text(out, exporters.to_csv(rows))
+            return 0
+        files = write_exports(book, lab, out, (args.format,), max_score=sum(c.points for c in spec.checks))
     finally:
         book.close()
     console.print(f"Wrote {len(files)} file(s) under {out}/" + (f": {files[0]}" if len(files) == 1 else ""))
@@ -147,12 +214,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     spec = lab_spec(args.lab)
-    book = Gradebook(args.gradebook)
+    out = output_path(args.out or str(out_dir(spec.id) / "class-report.html"), "--out")
+    book = Gradebook(args.gradebook, create=False)
     try:
-        if not book.summaries(spec.id):
-            console.print(f"[red]The gradebook has nothing for lab {spec.id}.[/] Grade the class with 'batch' first.")
-            return 2
-        path = class_report.write(book, spec.id, Path(args.out or out_dir(spec.id) / "class-report.html"), spec)
+        lab = _graded_lab(book, spec.id)
+        if out == exporters.STDOUT:
+            exporters.write_text(out, class_report.render(book, lab, spec))
+            return 0
+        path = class_report.write(book, lab, Path(out), spec)
     finally:
         book.close()
     console.print(f"Class report: {path}")
@@ -247,13 +316,16 @@ def cmd_workshop(args: argparse.Namespace) -> int:
 
 
 def cmd_ci_template(args: argparse.Namespace) -> int:
-    print(render_ci_template(args.lab, args.course_repo, args.ref), end="")
+    lab = lab_spec(args.lab).id  # only a lab this course ships: its id is then safe to write into YAML
+    exporters.write_text(exporters.STDOUT, render_ci_template(lab, args.course_repo, args.ref))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m grader", description="Grade model-container labs on a real Docker engine."
+        prog="python -m grader",
+        description="Grade model-container labs on a real Docker engine.",
+        epilog="exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()),
     )
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -262,9 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("dir", help="the folder with the Dockerfile (a lab folder or a learner's submission)")
     check.add_argument("--lab", help="lab id (e.g. 01) when DIR has no lab.yaml")
     check.add_argument("--learner", help="learner id recorded in the result (default: the folder name)")
-    check.add_argument("--json", metavar="FILE", help="write the result object as JSON")
-    check.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
-    check.add_argument("--gradescope", metavar="FILE", help="write Gradescope results.json")
+    check.add_argument("--json", metavar="FILE", help="write the result object as JSON (- for stdout)")
+    check.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (- for stdout)")
+    check.add_argument(
+        "--gradescope", metavar="FILE", help="write Gradescope results.json, hidden checks included (- for stdout)"
+    )
     check.add_argument(
         "--timeout", type=float, default=1800, help="stop grading after this many seconds (default 1800)"
     )
@@ -330,13 +404,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--lab", required=True, help="lab id (e.g. 01)")
     export.add_argument("--format", required=True, choices=FORMATS)
     export.add_argument("--gradebook", metavar="URL", default=DEFAULT_URL, help="default %(default)s")
-    export.add_argument("--out", metavar="DIR", help="default reports/LAB/")
+    export.add_argument("--out", metavar="DIR", help="default reports/LAB/; - writes the CSV to stdout")
     export.set_defaults(func=cmd_export)
 
     report = sub.add_parser("report", help="write the class report (one HTML page) from the gradebook")
     report.add_argument("--lab", required=True, help="lab id (e.g. 01)")
     report.add_argument("--gradebook", metavar="URL", default=DEFAULT_URL, help="default %(default)s")
-    report.add_argument("--out", metavar="FILE", help="default reports/LAB/class-report.html")
+    report.add_argument("--out", metavar="FILE", help="default reports/LAB/class-report.html; - for stdout")
     report.set_defaults(func=cmd_report)
 
     solutions = sub.add_parser("solutions", help="grade every lab's reference solution and print a score table")
@@ -371,13 +445,34 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # a wrong option: argparse says so on stderr and exits 2
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
+    except EngineUnavailable as err:
+        _say_error(err.message, err.hint)
+        return FAULT
     except GraderError as err:
-        console.print(f"[red]{err.message}[/]" + (f"\n[cyan]Hint:[/] {err.hint}" if err.hint else ""))
-        return 2
+        _say_error(err.message, err.hint)
+        return USAGE
     except KeyboardInterrupt:
-        console.print("[yellow]Interrupted; everything the grader started was removed.[/]")
+        errors.print("[yellow]Interrupted; everything the grader started was removed.[/]")
         return 130
+    except OSError as err:  # a file or folder named on the command line that cannot be read or written
+        _say_error(f"{err.strerror or err}: {err.filename or ''}".rstrip(": "), "check the paths given")
+        return USAGE
+    except docker.errors.DockerException as err:
+        _say_error(f"the Docker engine failed: {err}", "`python -m grader doctor` says what is wrong")
+        return FAULT
+    except Exception as err:  # a bug of ours: say so plainly, never charge the learner
+        if os.environ.get("GRADER_DEBUG"):
+            traceback.print_exc()
+        _say_error(
+            f"grader fault: {type(err).__name__}: {err}",
+            "this is a bug in the grader, not in your work; run again with GRADER_DEBUG=1 and report what it prints",
+        )
+        return FAULT
+
+
+def _say_error(message: str, hint: str = "") -> None:
+    errors.print(f"[red]{message}[/]" + (f"\n[cyan]Hint:[/] {hint}" if hint else ""), soft_wrap=True)

@@ -17,10 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from grader.errors import GradebookError
-from grader.result import GradeResult
+from grader.result import COUNTED, GradeResult, effective_status
 
 DEFAULT_URL = "sqlite:///grades/gradebook.sqlite"  # outside reports/, which `make clean` removes
-COUNTED = ("graded", "timeout")  # a timeout is a failed attempt; invalid and error are no attempt at all
 
 metadata = sa.MetaData()
 
@@ -128,21 +127,12 @@ class LearnerSummary:
         return self.latest.status if self.latest is not None else "missing"
 
 
-def effective_status(result: GradeResult) -> tuple[str, str]:
-    """The status an attempt is stored with, and its message.
-
-    A check that hit a grader or engine fault makes the whole attempt an `error`: never a failed attempt.
-    """
-    errors = [t for t in result.tests if t.status == "error"]
-    if result.status in COUNTED and errors:
-        return "error", f"check {errors[0].id} hit a grader or engine error: {errors[0].message}"
-    return result.status, result.message
-
-
 class Gradebook:
     """Attempts and learners in a database named by a SQLAlchemy URL; tables are created when missing."""
 
-    def __init__(self, url: str = DEFAULT_URL):
+    def __init__(self, url: str = DEFAULT_URL, *, create: bool = True):
+        """`create=False`: a SQLite gradebook must already exist (commands that only read one, so a mistyped
+        path is an error, never a new empty gradebook)."""
         self.url = url
         try:
             parsed = make_url(url)
@@ -154,7 +144,12 @@ class Gradebook:
         options: dict = {}
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                file = Path(parsed.database).expanduser()
+                if not create and not file.is_file():
+                    raise GradebookError(
+                        f"no gradebook at {file}", hint="check the --gradebook path; `batch` creates a gradebook"
+                    )
+                file.parent.mkdir(parents=True, exist_ok=True)
             # Graders in several threads write as their submissions finish: wait for the lock, never fail.
             options["connect_args"] = {"timeout": 60}
         try:
@@ -168,9 +163,10 @@ class Gradebook:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             _create_tables(self.engine)
-        except sa.exc.OperationalError as err:
+        except sa.exc.DatabaseError as err:  # no server, no access, or a file that is not a database
             raise GradebookError(
-                f"cannot open the gradebook {parsed.render_as_string(hide_password=True)}: {err.orig}"
+                f"cannot open the gradebook {parsed.render_as_string(hide_password=True)}: {err.orig}",
+                hint="--gradebook names a database: a gradebook file made by `batch`, or a PostgreSQL URL",
             ) from None
 
     def close(self) -> None:

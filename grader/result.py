@@ -13,6 +13,7 @@ from pathlib import Path
 from grader.spec import LabSpec
 
 SCHEMA_VERSION = 1
+COUNTED = ("graded", "timeout")  # a timeout is a failed attempt; invalid and error are no attempt at all
 
 
 @dataclass
@@ -94,8 +95,12 @@ class GradeResult:
 
     @property
     def exit_code(self) -> int:
-        """0 all checks passed, 1 some failed, 2 the submission could not be graded."""
-        if self.status in ("invalid", "error"):
+        """The CLI's exit code: 0 all checks passed, 1 some failed (or grading timed out), 2 the submission
+        could not be graded (invalid), 3 a grader or engine fault (not the learner's doing)."""
+        status, _ = effective_status(self)
+        if status == "error":
+            return 3
+        if status == "invalid":
             return 2
         return 0 if self.all_passed else 1
 
@@ -126,6 +131,18 @@ class GradeResult:
         view.max_score = self.max_score - sum(t.max_score for t in hidden)
         view.hidden_checks = self.hidden_checks + len(hidden)
         return view
+
+
+def effective_status(result: GradeResult) -> tuple[str, str]:
+    """The status an attempt counts with, and its message: what the gradebook stores and every export shows.
+
+    A check that hit a grader or engine fault makes the whole attempt an `error`, never a failed attempt:
+    the learner is not charged for our fault.
+    """
+    errors = [t for t in result.tests if t.status == "error"]
+    if result.status in COUNTED and errors:
+        return "error", f"check {errors[0].id} hit a grader or engine error: {errors[0].message}"
+    return result.status, result.message
 
 
 def submission_digest(folder: Path) -> str:

@@ -29,7 +29,8 @@ from grader.batch.runner import DEFAULT_TIMEOUT_S, Graded, grade_one, run
 from grader.batch.unpack import UnpackLimits
 from grader.engine import connect
 from grader.errors import GraderError, SpecError
-from grader.gradebook import DEFAULT_URL, Gradebook, effective_status
+from grader.gradebook import DEFAULT_URL, Gradebook
+from grader.result import effective_status
 from grader.spec import LabSpec, normalise_lab_id, official_specs
 
 __all__ = ["BatchSummary", "Graded", "Submission", "grade_one", "lab_spec", "out_dir", "run_batch"]

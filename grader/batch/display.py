@@ -12,7 +12,7 @@ from rich.progress import Progress as RichProgress
 
 from grader.batch.roster import Submission
 from grader.batch.runner import Display, Graded
-from grader.gradebook import effective_status
+from grader.result import effective_status
 
 MARKS = {
     "passed": "[green]✓[/]",

@@ -46,38 +46,44 @@ def shown_results(gradebook: Gradebook, lab: str) -> list[tuple[LearnerSummary, 
     return out
 
 
+def csv_rows(gradebook: Gradebook, lab: str, max_score: float | None = None) -> list[dict]:
+    """The grades.csv rows of `lab`: one per learner, the roster's learners without a submission too."""
+    people = gradebook.learners()
+    rows = []
+    for summary, result in shown_results(gradebook, lab):
+        latest = summary.latest
+        row = exporters.csv_row(
+            result,
+            lab=lab,
+            learner=summary.learner,
+            attempts=summary.attempts,
+            status=summary.status,
+            last_submitted=latest.submitted_at.isoformat(timespec="seconds") if latest else "",
+            person=people.get(summary.learner),
+            message=(summary.counting or latest).message if latest else "",
+        )
+        if result is None and max_score is not None:
+            row["max_score"] = f"{max_score:g}"
+        rows.append(row)
+    return rows
+
+
 def write_exports(
     gradebook: Gradebook, lab: str, out: Path, formats=FORMATS, max_score: float | None = None
 ) -> list[Path]:
     """Write the chosen export formats for every learner of `lab`; returns the files written."""
-    shown = shown_results(gradebook, lab)
     written = []
     if "csv" in formats:
-        people = gradebook.learners()
-        rows = []
-        for summary, result in shown:
-            latest = summary.latest
-            row = exporters.csv_row(
-                result,
-                lab=lab,
-                learner=summary.learner,
-                attempts=summary.attempts,
-                status=summary.status,
-                last_submitted=latest.submitted_at.isoformat(timespec="seconds") if latest else "",
-                person=people.get(summary.learner),
-                message=(summary.counting or latest).message if latest else "",
-            )
-            if result is None and max_score is not None:
-                row["max_score"] = f"{max_score:g}"
-            rows.append(row)
-        written.append(_write(out / "grades.csv", exporters.to_csv(rows)))
+        written.append(exporters.write_text(out / "grades.csv", exporters.to_csv(csv_rows(gradebook, lab, max_score))))
+    shown = shown_results(gradebook, lab)
     for fmt in formats:
         if fmt not in PER_LEARNER:
             continue
         pattern, render = PER_LEARNER[fmt]
         for summary, result in shown:
             if result is not None:
-                written.append(_write(out / pattern.format(learner=file_name(summary.learner)), render(result)))
+                path = out / pattern.format(learner=file_name(summary.learner))
+                written.append(exporters.write_text(path, render(result)))
     return written
 
 
@@ -96,12 +102,7 @@ def write_feedback(gradebook: Gradebook, lab: str, out: Path) -> list[Path]:
             continue
         base = out / "feedback" / file_name(summary.learner)
         view = result.learner_view()
-        written.append(_write(base.with_suffix(".txt"), feedback_text(result)))
-        written.append(_write(base.with_suffix(".json"), json.dumps(view.to_dict(), indent=2, default=str)))
+        written.append(exporters.write_text(base.with_suffix(".txt"), feedback_text(result)))
+        view_json = json.dumps(view.to_dict(), indent=2, default=str)
+        written.append(exporters.write_text(base.with_suffix(".json"), view_json))
     return written
-
-
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path

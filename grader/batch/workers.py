@@ -34,7 +34,8 @@ from grader.batch.roster import Submission
 from grader.batch.runner import JobProgress, grade_one, grading_key, refuse
 from grader.engine import Engine, connect
 from grader.errors import GradebookError, GraderError, ParcelError, SpecError, UnsafeSubmission
-from grader.gradebook import Gradebook, effective_status
+from grader.gradebook import Gradebook
+from grader.result import effective_status
 
 QUEUE = "grader"
 TASK = "grader.grade_parcel"

@@ -101,9 +101,9 @@ def test_a_batch_writes_grades_exports_feedback_and_the_report(tmp_path, spec, f
     assert f"Score: {full - 4:g}/{full - 2:g} (the checks shown)" in feedback
     view = json.loads((out / "feedback" / "bob.json").read_text())
     assert HIDDEN not in [t["id"] for t in view["tests"]] and view["hidden_checks"] == 1
-    # Gradescope keeps the hidden check, shown to the learner only once grades are published.
+    # Gradescope keeps the hidden check as its own `hidden`: instructors see it, learners never do.
     gradescope = json.loads((out / "gradescope" / "bob" / "results.json").read_text())
-    assert {t["name"]: t["visibility"] for t in gradescope["tests"]}[f"{HIDDEN} title"] == "after_published"
+    assert {t["name"]: t["visibility"] for t in gradescope["tests"]}[f"{HIDDEN} title"] == "hidden"
 
 
 def test_running_the_same_batch_again_grades_nothing_and_adds_no_attempt(tmp_path, spec, fake_engine):

@@ -12,6 +12,7 @@ import pytest
 
 from grader import cli
 from grader.errors import EngineUnavailable
+from grader.gradebook import Gradebook
 from grader.result import GradeResult
 from grader.result import TestResult as CheckResult  # not "Test*", so pytest does not try to collect it
 from grader.spec import REPO_ROOT, load_spec
@@ -81,10 +82,10 @@ def test_a_failed_check_exits_1(calls, spec, tmp_path, capsys):
     assert "fix check 1" in out
 
 
-@pytest.mark.parametrize("status", ["invalid", "error"])
-def test_an_ungradable_submission_exits_2(calls, spec, tmp_path, capsys, status):
+@pytest.mark.parametrize(("status", "code"), [("invalid", 2), ("error", 3)])
+def test_an_ungradable_submission_exits_2_and_a_grader_fault_3(calls, spec, tmp_path, capsys, status, code):
     calls.result = prepared(spec, status=status, message="no Dockerfile in the folder")
-    assert cli.main(["check", str(tmp_path), "--lab", "01", "-q"]) == 2
+    assert cli.main(["check", str(tmp_path), "--lab", "01", "-q"]) == code
     assert "no Dockerfile in the folder" in capsys.readouterr().out
 
 
@@ -144,7 +145,7 @@ def test_no_report_files_unless_asked(calls, spec, tmp_path):
 def test_folder_without_spec_or_lab_exits_2_before_grading(calls, tmp_path, capsys):
     assert cli.main(["check", str(tmp_path)]) == 2
     assert calls.args == []
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "--lab" in out
     assert "Cannot grade" in out
 
@@ -152,18 +153,18 @@ def test_folder_without_spec_or_lab_exits_2_before_grading(calls, tmp_path, caps
 def test_unknown_lab_exits_2_listing_the_known_ones(calls, tmp_path, capsys):
     assert cli.main(["check", str(tmp_path), "--lab", "99"]) == 2
     assert calls.args == []
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "'99'" in out
     assert "01" in out
 
 
-def test_a_grader_error_exits_2_with_its_hint(monkeypatch, tmp_path, capsys):
+def test_no_engine_is_a_fault_exit_3_with_its_hint_on_stderr(monkeypatch, tmp_path, capsys):
     def no_engine(*args, **kwargs):
         raise EngineUnavailable("no Docker engine is running", hint="start an engine with 'make engine'")
 
     monkeypatch.setattr(cli, "grade", no_engine)
-    assert cli.main(["check", str(tmp_path), "--lab", "01", "-q"]) == 2
-    out = capsys.readouterr().out
+    assert cli.main(["check", str(tmp_path), "--lab", "01", "-q"]) == 3
+    out = capsys.readouterr().err
     assert "no Docker engine is running" in out
     assert "make engine" in out
 
@@ -304,18 +305,18 @@ def test_batch_exit_codes_and_summary(batch_calls, spec, tmp_path, capsys):
     assert "run the same command again" in capsys.readouterr().out
 
 
-def test_batch_that_cannot_start_exits_2(monkeypatch, tmp_path, capsys):
+def test_batch_without_an_engine_exits_3(monkeypatch, tmp_path, capsys):
     def no_engine(**kwargs):
         raise EngineUnavailable("no Docker engine is running", hint="start an engine with 'make engine'")
 
     monkeypatch.setattr(cli, "run_batch", no_engine)
-    assert cli.main(["batch", str(tmp_path), "--lab", "01"]) == 2
-    assert "make engine" in capsys.readouterr().out
+    assert cli.main(["batch", str(tmp_path), "--lab", "01"]) == 3
+    assert "make engine" in capsys.readouterr().err
 
 
 def test_batch_of_an_unknown_lab_exits_2(tmp_path, capsys):
     assert cli.main(["batch", str(tmp_path), "--lab", "99"]) == 2
-    assert "unknown lab '99'" in capsys.readouterr().out
+    assert "unknown lab '99'" in capsys.readouterr().err
 
 
 def filled_gradebook(tmp_path, spec) -> str:
@@ -349,9 +350,11 @@ def test_export_writes_one_format_from_the_gradebook(spec, tmp_path, fmt, files)
 
 def test_export_and_report_of_an_empty_gradebook_exit_2(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/empty.sqlite"
+    Gradebook(url).close()
     assert cli.main(["export", "--lab", "01", "--format", "csv", "--gradebook", url]) == 2
     assert cli.main(["report", "--lab", "01", "--gradebook", url]) == 2
-    assert "nothing for lab 01" in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert err.count("has no grades for lab 01") == 2 and "grade the class with `batch` first" in err
 
 
 def test_report_writes_the_class_page(spec, tmp_path):
@@ -377,7 +380,7 @@ def test_worker_passes_its_options_and_takes_urls_from_the_environment(monkeypat
     monkeypatch.delenv("GRADER_BROKER_URL", raising=False)
     monkeypatch.delenv("GRADER_GRADEBOOK_URL", raising=False)
     assert cli.main(["worker"]) == 2
-    assert "needs --broker (or GRADER_BROKER_URL) and --gradebook" in capsys.readouterr().out
+    assert "needs --broker (or GRADER_BROKER_URL) and --gradebook" in capsys.readouterr().err
     assert started == {}
 
     argv = ["worker", "--broker", "redis://b:6379/0", "--gradebook", "postgresql+psycopg://g@db/grades"]
@@ -401,4 +404,4 @@ def test_worker_passes_its_options_and_takes_urls_from_the_environment(monkeypat
 
 def test_a_worker_that_cannot_start_exits_2_with_a_hint(monkeypatch, capsys):
     assert cli.main(["worker", "--broker", "amqp://rabbit//", "--gradebook", "sqlite:///x.sqlite"]) == 2
-    assert "not a Redis broker URL" in capsys.readouterr().out
+    assert "not a Redis broker URL" in capsys.readouterr().err

@@ -66,6 +66,13 @@ def make_tests() -> list[CheckResult]:
     ]
 
 
+def counted_tests() -> list[CheckResult]:
+    """make_tests() without the check that hit an engine fault: an attempt the gradebook counts."""
+    tests = make_tests()
+    tests[3].status, tests[3].message = "failed", "/health answered 500"
+    return tests
+
+
 def make_result(spec, tests, status="graded", message="") -> GradeResult:
     result = GradeResult.start(spec, Path("/submissions/ada"), "ada", "0.1.0")
     result.timings["build_s"] = 12.3
@@ -125,9 +132,13 @@ def test_json_round_trips(spec):
 
 
 def test_junit_counts_and_bodies(spec):
-    suite = ET.fromstring(exporters.to_junit(make_result(spec, make_tests())))
-    assert suite.tag == "testsuite"
+    root = ET.fromstring(exporters.to_junit(make_result(spec, make_tests())))
+    assert root.tag == "testsuites" and root.get("tests") == "4"
+    suite = root.find("testsuite")
     assert suite.get("name") == "lab-01"
+    properties = {p.get("name"): p.get("value") for p in suite.findall("properties/property")}
+    assert properties["learner"] == "ada" and properties["lab"] == "01" and properties["status"] == "error"
+    assert properties["score"] == "3" and properties["timestamp"] == suite.get("timestamp") != ""
     cases = suite.findall("testcase")
     assert len(cases) == 4
     counts = {key: suite.get(key) for key in ("tests", "failures", "errors", "skipped")}
@@ -148,40 +159,72 @@ def test_junit_counts_and_bodies(spec):
     assert by_name["HEALTHCHECK reports healthy"].find("skipped").get("message").startswith("skipped:")
 
 
-def test_junit_for_an_ungradable_submission_has_an_error_testcase(spec):
+@pytest.mark.parametrize(
+    ("status", "element", "says"),
+    [("invalid", "failure", "could not be graded"), ("error", "error", "grader or engine fault")],
+)
+def test_junit_for_an_ungradable_submission_has_a_red_testcase(spec, status, element, says):
     message = "no Dockerfile in /submissions/ada\nHint: lab 01 expects a Dockerfile"
-    suite = ET.fromstring(exporters.to_junit(make_result(spec, [], status="invalid", message=message)))
+    suite = ET.fromstring(exporters.to_junit(make_result(spec, [], status=status, message=message))).find("testsuite")
     cases = suite.findall("testcase")
     assert len(cases) == 1
     assert cases[0].get("name") == "grading"
-    assert cases[0].find("error").get("message") == "no Dockerfile in /submissions/ada"
-    assert suite.get("errors") == "1"
-    assert suite.get("failures") == "0"
+    assert cases[0].find(element).get("message").endswith(f"{says}: no Dockerfile in /submissions/ada")
+    assert suite.get(element + "s") == "1"
     assert suite.get("tests") == "1"  # passed = tests - failures - errors - skipped stays >= 0
+
+
+def test_junit_for_a_timeout_is_never_green(spec):
+    suite = ET.fromstring(exporters.to_junit(make_result(spec, all_passed(spec), status="timeout")))
+    assert int(suite.get("failures")) == 1
+    assert suite.find("testsuite/testcase[@name='grading']/failure") is not None
+
+
+def test_junit_escapes_what_xml_forbids(spec):
+    tests = make_tests()
+    tests[1].evidence = "\x1b[31m * Running on http://127.0.0.1:5000\x1b[0m\x00 bell\x07 \ufffe end"
+    text = exporters.to_junit(make_result(spec, tests))
+    body = ET.fromstring(text).find(".//testcase[@name='Runs as a non-root user']/failure").text
+    assert "\x1b" not in text and "[31m" not in body  # colour codes are removed
+    assert "#x00 bell#x07 #xFFFE end" in body  # any other forbidden character is written out
 
 
 # --- Gradescope --------------------------------------------------------------------------------------------
 
 
 def test_gradescope_scores_and_visibility(spec):
-    result = make_result(spec, make_tests())
+    result = make_result(spec, counted_tests())
     data = json.loads(exporters.to_gradescope(result))
     assert data["score"] == 3
     assert data["execution_time"] == result.timings["total_s"]
     assert data["output"] == f"Lab 01: 3/{result.max_score:g}"
     tests = data["tests"]
-    assert [t["visibility"] for t in tests] == ["visible", "visible", "after_published", "visible"]
+    assert [t["visibility"] for t in tests] == ["visible", "visible", "hidden", "visible"]
+    assert sum(t["max_score"] for t in tests) == result.max_score  # the hidden check's points stay in the total
     assert [t["status"] for t in tests] == ["passed", "failed", "failed", "failed"]
     assert [(t["score"], t["max_score"]) for t in tests] == [(3, 3), (0, 2), (0, 2), (0, 1)]
     assert "Hint: Create a user" in tests[1]["output"]
     assert tests[1]["output"].startswith("processes run as root")
 
 
-def test_gradescope_output_is_the_message_for_an_ungradable_submission(spec):
-    data = json.loads(exporters.to_gradescope(make_result(spec, [], status="error", message="engine gone")))
-    assert data["output"] == "engine gone"
-    assert data["score"] == 0
-    assert data["tests"] == []
+@pytest.mark.parametrize("status", ["invalid", "error"])
+def test_gradescope_gives_no_grade_for_an_attempt_that_does_not_count(spec, status):
+    data = json.loads(exporters.to_gradescope(make_result(spec, [], status=status, message="engine gone")))
+    assert data["output"].endswith("does not count.\nengine gone")
+    assert "score" not in data and all("score" not in t for t in data["tests"])
+    assert data["extra_data"] == {"status": status}
+
+
+def test_gradescope_gives_no_grade_when_a_check_hit_an_engine_fault(spec):
+    data = json.loads(exporters.to_gradescope(make_result(spec, make_tests())))
+    assert "score" not in data and "check HealthEndpoint hit a grader or engine error" in data["output"]
+
+
+def test_gradescope_marks_colour_codes_as_ansi(spec):
+    tests = counted_tests()
+    tests[1].evidence = "\x1b[33mWARNING\x1b[0m: dev server"
+    formats = [t["output_format"] for t in json.loads(exporters.to_gradescope(make_result(spec, tests)))["tests"]]
+    assert formats == ["text", "ansi", "text", "text"]
 
 
 # --- exit codes --------------------------------------------------------------------------------------------
@@ -208,11 +251,15 @@ def test_exit_code_skipped_is_not_passed(spec):
     assert make_result(spec, tests).exit_code == 1
 
 
-@pytest.mark.parametrize("status", ["invalid", "error"])
-def test_exit_code_ungradable(spec, status):
+@pytest.mark.parametrize(("status", "code"), [("invalid", 2), ("error", 3)])
+def test_exit_code_ungradable(spec, status, code):
     result = make_result(spec, [], status=status, message="cannot grade")
-    assert result.exit_code == 2
+    assert result.exit_code == code
     assert not result.all_passed
+
+
+def test_exit_code_of_a_check_that_hit_a_fault_is_3(spec):
+    assert make_result(spec, make_tests()).exit_code == 3
 
 
 def test_exit_code_timeout_is_a_failed_attempt(spec):
@@ -234,7 +281,7 @@ def test_write_creates_parent_folders(spec, tmp_path, fmt):
 
 
 def test_prairielearn_score_is_a_fraction_and_hidden_details_are_withheld(spec):
-    result = make_result(spec, make_tests())
+    result = make_result(spec, counted_tests())
     data = json.loads(exporters.to_prairielearn(result))
     assert data["gradable"] is True
     assert data["score"] == round(3 / result.max_score, 4)
@@ -264,8 +311,13 @@ def test_prairielearn_ungradable_costs_no_attempt(spec, status):
     }
 
 
+def test_prairielearn_charges_nothing_when_a_check_hit_an_engine_fault(spec):
+    data = json.loads(exporters.to_prairielearn(make_result(spec, make_tests())))
+    assert data["gradable"] is False and "grader or engine error" in data["message"]
+
+
 def test_prairielearn_timeout_is_gradable_and_says_so(spec):
-    data = json.loads(exporters.to_prairielearn(make_result(spec, make_tests(), status="timeout")))
+    data = json.loads(exporters.to_prairielearn(make_result(spec, counted_tests(), status="timeout")))
     assert data["gradable"] is True
     assert "time limit" in data["message"]
 
@@ -320,4 +372,5 @@ def test_csv_rows(spec):
         "no Dockerfile in bob.zip",
     )
     assert parsed[2]["learner"] == "'=HYPERLINK(1)"  # a spreadsheet shows it, never runs it
+    assert exporters.csv_value(parsed[2]["learner"]) == "=HYPERLINK(1)"  # and the id comes back exactly
     assert (parsed[2]["status"], parsed[2]["score"], parsed[2]["max_score"]) == ("missing", "", "")
