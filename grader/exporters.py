@@ -277,16 +277,17 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes Excel, LibreOffic
 
 def _no_formula(value):
     """A text a spreadsheet would run as a formula ("=HYPERLINK(...)", "@SUM(...)") gets a leading apostrophe,
-    as OWASP advises: spreadsheets then show it as text. `csv_value` undoes it, exactly."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    as OWASP advises: spreadsheets then show it as text. A text that starts with an apostrophe gets one more,
+    so that `csv_value` can undo either exactly."""
+    if isinstance(value, str) and value.startswith((*FORMULA_START, "'")):
         return "'" + value
     return value
 
 
 def csv_value(cell: str) -> str:
     """The value behind a cell of grades.csv: the apostrophe `_no_formula` added is taken off again, so
-    learner ids round-trip exactly (an id that itself starts with an apostrophe is never changed)."""
-    if cell.startswith("'") and cell[1:].startswith(FORMULA_START):
+    learner ids round-trip exactly."""
+    if cell.startswith("'") and cell[1:].startswith((*FORMULA_START, "'")):
         return cell[1:]
     return cell
 

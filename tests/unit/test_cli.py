@@ -405,3 +405,30 @@ def test_worker_passes_its_options_and_takes_urls_from_the_environment(monkeypat
 def test_a_worker_that_cannot_start_exits_2_with_a_hint(monkeypatch, capsys):
     assert cli.main(["worker", "--broker", "amqp://rabbit//", "--gradebook", "sqlite:///x.sqlite"]) == 2
     assert "not a Redis broker URL" in capsys.readouterr().err
+
+
+def test_check_writes_a_file_to_stdout_for_dash_and_the_report_to_stderr(calls, spec, tmp_path, capsys):
+    calls.result = prepared(spec, "passed", "failed")
+    assert cli.main(["check", str(tmp_path), "--lab", "01", "-q", "--json", "-"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["score"] == 1  # stdout holds the JSON and nothing else
+    assert "fix check 1" in err
+
+
+def test_check_refuses_two_outputs_on_stdout_and_an_output_under_a_file_before_grading(calls, tmp_path, capsys):
+    assert cli.main(["check", str(tmp_path), "--lab", "01", "--json", "-", "--junit", "-"]) == 2
+    (tmp_path / "file").write_text("x")
+    assert cli.main(["check", str(tmp_path), "--lab", "01", "--junit", str(tmp_path / "file" / "r.xml")]) == 2
+    assert calls.args == []
+    err = capsys.readouterr().err
+    assert "both write to standard output" in err and "is a file, so nothing can be written under it" in err
+
+
+def test_check_gives_gradescope_every_check_hidden_ones_as_hidden(calls, tmp_path):
+    spec = load_spec(LAB01 / "lab.yaml")
+    calls.result = prepared(spec, "passed", "passed")
+    calls.result.tests[1].visibility = "hidden"
+    out = tmp_path / "results.json"
+    assert cli.main(["check", str(tmp_path), "--lab", "01", "-q", "--gradescope", str(out)]) == 0
+    tests = json.loads(out.read_text())["tests"]
+    assert [t["visibility"] for t in tests] == ["visible", "hidden"]

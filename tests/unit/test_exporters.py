@@ -374,3 +374,10 @@ def test_csv_rows(spec):
     assert parsed[2]["learner"] == "'=HYPERLINK(1)"  # a spreadsheet shows it, never runs it
     assert exporters.csv_value(parsed[2]["learner"]) == "=HYPERLINK(1)"  # and the id comes back exactly
     assert (parsed[2]["status"], parsed[2]["score"], parsed[2]["max_score"]) == ("missing", "", "")
+
+
+@pytest.mark.parametrize("value", ["=x", "'=x", "'", "''", "abc", "-1", "'abc", "@SUM(A1)", "\tq", "+", "", "ü=1"])
+def test_a_csv_cell_is_never_a_formula_and_gives_its_value_back_exactly(value):
+    cell = exporters._no_formula(value)
+    assert not cell.startswith(exporters.FORMULA_START)
+    assert exporters.csv_value(cell) == value
