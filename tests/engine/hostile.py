@@ -86,7 +86,8 @@ CASES: dict[str, Case] = {
         env={"GRADER_BUILD_DISK_MB": "400"},
     ),
     "a build that never ends": Case(step("RUN sleep infinity\n"), limit_s=60, build_timeout_s=20),
-    "a layer over the size budget": Case(step("RUN head -c 2048M /dev/urandom > /blob\n")),
+    # A gigabyte of noise: the lab's whole budget (700 MB) over again, without writing more than it takes.
+    "a layer over the size budget": Case(step("RUN head -c 1024M /dev/urandom > /blob\n")),
     "a gigabyte of junk in the build context": Case(prepare=gigabyte_of_junk),
     "a service that binds only ::1": Case(
         [("app/app.py", 'os.environ.get("HOST", "0.0.0.0")', 'os.environ.get("HOST", "::1")')]

@@ -54,17 +54,11 @@ def test_hostile_submission_is_contained(name, engine, tmp_path):
     assert outcome.peak_log_bytes <= LOG_CAP_BYTES, f"a graded container logged {outcome.peak_log_bytes} bytes"
     assert outcome.disk_after_mb < DISK_SLACK_MB, f"{outcome.disk_after_mb:.0f} MB more on the engine's disk"
     assert_nothing_left(engine)
-
-
-def test_a_flooded_log_is_capped_yet_seen(engine, tmp_path):
-    outcome = run_case("a service that floods its log", engine, tmp_path)
-    assert outcome.peak_log_bytes > 1024 * 1024, "the flood never reached the log: the case tests nothing"
-
-
-def test_a_learners_lab_yaml_changes_no_check(engine, tmp_path):
-    result = run_case("its own lab.yaml with checks: []", engine, tmp_path).result
-    assert [t.id for t in result.tests] == [c.check for c in SPEC.checks]
-    assert result.max_score == sum(c.points for c in SPEC.checks)
+    if name == "a service that floods its log":  # capped, yet it did flood: else the case tests nothing
+        assert outcome.peak_log_bytes > 1024 * 1024, "the flood never reached the log"
+    if name == "its own lab.yaml with checks: []":  # the learner's spec changed no check and no point
+        assert [t.id for t in outcome.result.tests] == [c.check for c in SPEC.checks]
+        assert outcome.result.max_score == sum(c.points for c in SPEC.checks)
 
 
 def test_check_refuses_a_name_that_is_not_utf8_without_a_traceback(engine, tmp_path):
