@@ -6,16 +6,24 @@ fails loudly instead of silently dropping a requirement.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonschema import Draft202012Validator
 
 from grader.errors import SpecError
 
 SPEC_FILE = "lab.yaml"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The published JSON Schema of lab.yaml: load_spec validates against it, and an editor that reads the first line
+# `# yaml-language-server: $schema=<path to it>` of a lab.yaml completes and checks keys as the file is written.
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "lab.schema.json"
 
 
 @dataclass(frozen=True)
@@ -116,17 +124,123 @@ def _secrets(data, path: Path) -> dict[str, str]:
     return dict(data)
 
 
-def load_spec(path: Path) -> LabSpec:
-    """Read and validate one `lab.yaml`."""
-    path = Path(path)
+def read_yaml(path: Path):
+    """The YAML document in `path`; a SpecError naming the file when it cannot be read or parsed."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SpecError(f"no spec file at {path}") from None
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path} is not UTF-8 text: {err}") from None
+    except OSError as err:
+        raise SpecError(f"cannot read {path}: {err.strerror or err}") from None
     except yaml.YAMLError as err:
         raise SpecError(f"{path} is not valid YAML: {err}") from None
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+
+
+def schema_comment(spec_file: Path) -> str:
+    """The first line that points an editor (the YAML language server) at the schema, relative to `spec_file`."""
+    relative = Path(os.path.relpath(SCHEMA_PATH, Path(spec_file).resolve().parent)).as_posix()
+    return f"# yaml-language-server: $schema={relative}"
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def key_path(parts) -> str:
+    """A key path as `checks[2].points`: mapping keys joined by dots, list indexes in brackets."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{part!r}]"
+    return out or "(top level)"
+
+
+def _expected_type(schema: dict) -> str:
+    """`schema`'s type for a message: " (expected type 'array')", or "" when it has none."""
+    kind = schema.get("type")
+    if kind is None and "enum" in schema:
+        return f" (expected one of {schema['enum']})"
+    if kind is None:
+        return ""
+    kinds = kind if isinstance(kind, list) else [kind]
+    return f" (expected type {', '.join(repr(k) for k in kinds)})"
+
+
+def _problems(error) -> list[tuple[list, str]]:
+    """One schema error as (key path, what is wrong) pairs: an unknown or missing key is named in the path."""
+    where = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = sorted(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in known]
+        return [([*where, k], f"unknown key; known keys: {', '.join(known)}") for k in unknown]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [k for k in error.validator_value if k not in error.instance]
+        key = next((k for k in missing if error.message.startswith(repr(k))), missing[0] if missing else "?")
+        wanted = _expected_type(error.schema.get("properties", {}).get(key, {}))
+        if key == "body" and "then" in error.schema_path:
+            wanted = " (a request needs a JSON 'body', or a 'raw' text)"
+        return [([*where, key], f"required key {key!r} is missing{wanted}")]
+    message = error.message
+    expected = error.validator_value if error.validator == "type" else None
+    expected = expected if isinstance(expected, list) else [expected]
+    if "string" in expected and isinstance(error.instance, int | float):
+        message += "; put the value in quotes (unquoted, YAML reads 01 as the number 1 and yes as true)"
+    return [(where, message)]
+
+
+def _check_context(parts: list, raw: dict) -> str:
+    """For a path inside `checks[i]`, " (check NAME)": a message names the check as well as its index."""
+    if len(parts) >= 2 and parts[0] == "checks" and isinstance(parts[1], int):
+        checks = raw.get("checks")
+        entry = checks[parts[1]] if isinstance(checks, list) and parts[1] < len(checks) else None
+        if isinstance(entry, dict) and isinstance(entry.get("check"), str) and len(parts) > 2:
+            return f" (check {entry['check']})"
+    return ""
+
+
+def validate_raw(raw: dict, path: Path) -> None:
+    """Check a parsed lab.yaml against the schema; one SpecError listing every problem, one line each.
+
+    Each line reads `FILE: KEY.PATH[i]: what is wrong`, e.g.
+    `solutions/x/lab.yaml: checks[0].points: 'two' is not of type 'number'`.
+    """
+    found = []
+    for error in _validator().iter_errors(raw):
+        found += _problems(error)
+    if not found:
+        return
+
+    def order(item):
+        return [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in item[0]], item[1]
+
+    found.sort(key=order)
+    lines = [f"{path}: {key_path(parts)}{_check_context(parts, raw)}: {what}" for parts, what in found]
+    raise SpecError(
+        "\n".join(lines),
+        hint=(
+            f"the schema is grader/schemas/{SCHEMA_PATH.name}; make `{schema_comment(path)}` the first line "
+            f"of {path.name} for completion and these checks in your editor"
+        ),
+    )
+
+
+def load_spec(path: Path) -> LabSpec:
+    """Read and validate one `lab.yaml`: against the schema (types, known keys), then for what it cannot say."""
+    path = Path(path)
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise SpecError(f"{path} must hold a mapping at the top level")
+    validate_raw(raw, path)
     raw = dict(raw)
     try:
         build = raw.pop("build", {}) or {}
@@ -208,7 +322,7 @@ def resolve_spec(submission: Path, lab_id: str | None = None, root: Path = REPO_
     own_id = None
     if own.is_file():
         # Only the id is read from the learner's copy: the rest of it is never trusted.
-        raw = yaml.safe_load(own.read_text()) or {}
+        raw = read_yaml(own) or {}
         own_id = normalise_lab_id(raw.get("id", ""), official) if isinstance(raw, dict) else None
     if lab_id is None and own_id is None:
         raise SpecError(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 
 from grader.errors import SpecError
-from grader.spec import REPO_ROOT, load_spec, official_specs, resolve_spec
+from grader.spec import REPO_ROOT, SCHEMA_PATH, load_spec, official_specs, resolve_spec, schema_comment
 
 LAB01 = REPO_ROOT / "solutions" / "01-first-model-container"
 LAB01_SPEC = LAB01 / "lab.yaml"
@@ -98,20 +102,20 @@ def test_unknown_key_in_a_check_names_the_key_and_the_check_index(tmp_path):
 
 
 def test_a_check_that_is_not_a_mapping_is_an_error(tmp_path):
-    with pytest.raises(SpecError, match="checks\\[0\\] must be a mapping"):
+    with pytest.raises(SpecError, match="checks\\[0\\]: 'ImageBuilds' is not of type 'object'"):
         load_spec(write_spec(tmp_path, {**MINIMAL, "checks": ["ImageBuilds"]}))
 
 
 @pytest.mark.parametrize("checks", [None, [], "ImageBuilds"])
 def test_checks_must_be_a_non_empty_list(tmp_path, checks):
     data = {**MINIMAL, "checks": checks}
-    with pytest.raises(SpecError, match="'checks'"):
+    with pytest.raises(SpecError, match=r"lab\.yaml: checks: .*(non-empty|not of type 'array')"):
         load_spec(write_spec(tmp_path, data))
 
 
 def test_missing_checks_is_an_error(tmp_path):
     data = {k: v for k, v in MINIMAL.items() if k != "checks"}
-    with pytest.raises(SpecError, match="needs a 'checks' list"):
+    with pytest.raises(SpecError, match="checks: required key 'checks' is missing"):
         load_spec(write_spec(tmp_path, data))
 
 
@@ -237,3 +241,150 @@ def test_only_the_id_of_the_learners_copy_is_read(tmp_path):
     stale["a_key_removed_since"] = True
     write_spec(tmp_path, stale)
     assert resolve_spec(tmp_path).path == LAB01
+
+
+# --- the published schema (grader/schemas/lab.schema.json) -------------------------------------------
+
+SHIPPED_SPECS = sorted(REPO_ROOT.glob("solutions/*/lab.yaml")) + sorted(REPO_ROOT.glob("labs/*/lab.yaml"))
+CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")  # installed next to this Python
+
+
+def check_jsonschema(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CHECK_JSONSCHEMA), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_every_lab_is_shipped_with_a_spec():
+    assert len(SHIPPED_SPECS) == 14  # 7 solutions and their 7 starters
+
+
+def test_the_schema_is_a_valid_draft_2020_12_schema():
+    Draft202012Validator.check_schema(json.loads(SCHEMA_PATH.read_text()))
+    run = check_jsonschema("--check-metaschema", str(SCHEMA_PATH))
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_every_shipped_lab_yaml_validates_against_the_schema():
+    run = check_jsonschema("--schemafile", str(SCHEMA_PATH), *map(str, SHIPPED_SPECS))
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_every_property_of_the_schema_is_described():
+    """Editors show the descriptions while an instructor types a key."""
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            for key, sub in node.get("properties", {}).items():
+                assert "description" in sub, f"{where}.{key}"
+            for key, sub in node.items():
+                walk(sub, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, sub in enumerate(node):
+                walk(sub, f"{where}[{i}]")
+
+    walk(json.loads(SCHEMA_PATH.read_text()), "schema")
+
+
+@pytest.mark.parametrize("spec_file", SHIPPED_SPECS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_every_lab_yaml_points_editors_at_the_schema(spec_file):
+    first = spec_file.read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../../grader/schemas/lab.schema.json"
+    assert first == schema_comment(spec_file)
+    assert (spec_file.parent / first.partition("$schema=")[2]).resolve() == SCHEMA_PATH
+
+
+@pytest.mark.parametrize(
+    ("change", "key_path", "expected"),
+    [
+        ({"checks": [{"check": "ImageBuilds", "points": "two"}]}, "checks[0].points", "'number'"),
+        ({"limits": {"memory_mb": "lots"}}, "limits.memory_mb", "'integer'"),
+        ({"limits": [1, 2]}, "limits", "'object'"),
+        ({"service": {"port": 80.5}}, "service.port", "'integer'"),
+        ({"build": {"secrets": {"token": 123}}}, "build.secrets.token", "'string'"),
+        ({"compose": {"allow_gpu": "sometimes"}}, "compose.allow_gpu", "'boolean'"),
+        ({"http": {"predict": {"path": "/predict", "cases": "all"}}}, "http.predict.cases", "'array'"),
+    ],
+)
+def test_a_value_of_the_wrong_type_names_the_file_the_key_and_the_type(tmp_path, change, key_path, expected):
+    path = write_spec(tmp_path, {**MINIMAL, **change})
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert f"{path}: {key_path}" in err.value.message
+    assert f"is not of type {expected}" in err.value.message
+    assert "lab.schema.json" in err.value.hint
+    assert "yaml-language-server" in err.value.hint
+
+
+def test_a_wrong_type_inside_a_check_names_the_check_too(tmp_path):
+    checks = [{"check": "ImageBuilds"}, {"check": "NonRootUser", "points": "two"}]
+    with pytest.raises(SpecError) as err:
+        load_spec(write_spec(tmp_path, {**MINIMAL, "checks": checks}))
+    assert "checks[1].points (check NonRootUser): 'two' is not of type 'number'" in err.value.message
+
+
+def test_an_unknown_key_names_its_path_and_the_known_keys(tmp_path):
+    path = write_spec(tmp_path, {**MINIMAL, "limits": {"cpus": 1, "memory": 256}})
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert f"{path}: limits.memory: unknown key; known keys: cpus, memory_mb, network, pids" in err.value.message
+
+
+def test_missing_checks_names_the_file_the_key_and_the_type(tmp_path):
+    path = write_spec(tmp_path, {k: v for k, v in MINIMAL.items() if k != "checks"})
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert f"{path}: checks: required key 'checks' is missing (expected type 'array')" in err.value.message
+
+
+def test_an_unquoted_id_is_an_error_saying_to_quote_it(tmp_path):
+    path = write_spec(tmp_path, "id: 01\nchecks: [{check: ImageBuilds}]\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert f"{path}: id: 1 is not of type 'string'" in err.value.message
+    assert "quotes" in err.value.message
+
+
+def test_every_problem_is_reported_at_once_one_line_each_in_key_order(tmp_path):
+    data = {**MINIMAL, "limits": {"memory_mb": "lots"}, "checks": [{"check": "ImageBuilds", "points": "two"}]}
+    path = write_spec(tmp_path, data)
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert err.value.message.splitlines() == [
+        f"{path}: checks[0].points (check ImageBuilds): 'two' is not of type 'number'",
+        f"{path}: limits.memory_mb: 'lots' is not of type 'integer'",
+    ]
+
+
+def test_a_request_of_the_http_contract_needs_a_body_or_raw_text(tmp_path):
+    http = {"predict": {"path": "/predict", "malformed": [{"name": "no body"}, {"name": "text", "raw": "x=1"}]}}
+    with pytest.raises(SpecError) as err:
+        load_spec(write_spec(tmp_path, {**MINIMAL, "http": http}))
+    assert err.value.message.count("\n") == 0
+    assert "http.predict.malformed[0].body: required key 'body' is missing" in err.value.message
+
+
+def test_a_learners_lab_yaml_that_is_not_yaml_is_a_spec_error(tmp_path):
+    write_spec(tmp_path, "id: '01\nchecks: [\n")
+    with pytest.raises(SpecError) as err:
+        resolve_spec(tmp_path)
+    assert str(tmp_path / "lab.yaml") in err.value.message
+    assert "not valid YAML" in err.value.message
+
+
+def test_a_learners_lab_yaml_that_is_not_utf8_is_a_spec_error(tmp_path):
+    (tmp_path / "lab.yaml").write_bytes(b"id: '\xff01'\n")
+    with pytest.raises(SpecError, match="not UTF-8"):
+        resolve_spec(tmp_path)
+
+
+def test_a_learners_lab_yaml_that_cannot_be_read_is_a_spec_error(tmp_path, monkeypatch):
+    own = write_spec(tmp_path, MINIMAL)
+    read_text = Path.read_text
+
+    def refuse(self, *args, **kwargs):
+        if self == own:
+            raise PermissionError(13, "Permission denied", str(self))
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", refuse)  # a chmod would not stop root, who runs CI's container
+    with pytest.raises(SpecError, match=f"cannot read {own}: Permission denied"):
+        resolve_spec(tmp_path)
