@@ -51,7 +51,10 @@ class NonRootUser(Check):
 
     def run(self, ctx) -> Outcome:
         # Ask the image itself: a USER line naming root, or no USER line at all, both mean uid 0.
-        code, out = ctx.engine.run_once(ctx.image(), ["id", "-u"])
+        for _ in range(2):  # a container's output can come back empty under load: ask once more
+            code, out = ctx.engine.run_once(ctx.image(), ["id", "-u"])
+            if code != 0 or out.split():
+                break
         declared = ctx.image_config()["Config"].get("User") or "(no USER line)"
         if code != 0:
             return Outcome.failed(
@@ -59,6 +62,8 @@ class NonRootUser(Check):
                 evidence=out,
                 hint="The USER line names a user that does not exist in the image: create it first.",
             )
+        if not out.split():
+            raise RuntimeError("`id -u` printed nothing twice: the engine returned no output")
         uid = int(out.split()[-1])
         if uid == 0:
             return Outcome.failed(f"processes run as root (uid 0); USER is {declared}")
