@@ -201,11 +201,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     book = Gradebook(args.gradebook, create=False)
     try:
         lab = _graded_lab(book, spec.id)
+        total = sum(c.points for c in spec.checks)
         if out == exporters.STDOUT:
-            rows = csv_rows(book, lab, max_score=sum(c.points for c in spec.checks))
-            exporters.write_text(out, exporters.to_csv(rows))
+            exporters.write_text(out, exporters.to_csv(csv_rows(book, lab, max_score=total)))
             return 0
-        files = write_exports(book, lab, out, (args.format,), max_score=sum(c.points for c in spec.checks))
+        files = write_exports(book, lab, out, (args.format,), max_score=total)
     finally:
         book.close()
     console.print(f"Wrote {len(files)} file(s) under {out}/" + (f": {files[0]}" if len(files) == 1 else ""))
