@@ -76,10 +76,14 @@ def _write_limits(dirs: list[Path], version: str, memory_mb: int, pids: int) -> 
             swap.write_text("0")
         return
     memory_dir, pids_dir = dirs
-    (memory_dir / "memory.limit_in_bytes").write_text(memory)
-    swap = memory_dir / "memory.memsw.limit_in_bytes"
-    if swap.exists():
-        swap.write_text(memory)
+    # cgroup v1 refuses (EINVAL) a memory limit above the memory+swap limit, and the cgroup keeps the
+    # limits of the build before: raise memory+swap first, lower it last.
+    limit, swap = memory_dir / "memory.limit_in_bytes", memory_dir / "memory.memsw.limit_in_bytes"
+    order = [limit, swap] if swap.exists() else [limit]
+    if swap.exists() and int(swap.read_text() or 0) < int(memory):
+        order.reverse()
+    for path in order:
+        path.write_text(memory)
     (pids_dir / "pids.max").write_text(str(pids))
 
 
