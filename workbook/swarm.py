@@ -263,6 +263,10 @@ def remove_stack(stack: str, timeout: float = 120, poll: float = 0.5) -> float:
         left = sh(f"docker ps -aq {flt}; docker network ls -q {flt}", show=False).out.split()
         if not left:
             break
+        # Task containers outlive their service when a run was killed mid-deploy (left "Created"): with no
+        # service of the stack there, nothing will ever reap them, so remove them here rather than wait.
+        if not sh(f"docker service ls -q {flt}", show=False, expect=None).out.split():
+            sh(f"docker ps -aq {flt} | xargs -r docker rm -f", show=False, expect=None)
         if time.perf_counter() - started > timeout:
             raise ServiceTimeout(f"stack {stack}: {len(left)} containers/networks still there after {timeout:.0f} s")
         time.sleep(poll)

@@ -422,3 +422,24 @@ def test_watch_replacement_sees_each_step(monkeypatch):
     monkeypatch.setattr(swarm, "service_containers", lambda service: next(calls, None) or next(frames))
     events = swarm.watch_replacement("svc", "old", replicas=2, poll=0)
     assert list(events) == ["unhealthy", "stopped", "replacement started", "all healthy again"]
+
+
+def test_remove_stack_removes_task_containers_its_service_left_behind(monkeypatch):
+    """A run killed mid-deploy leaves containers in "Created" with no service: nothing else reaps them."""
+    containers = {"c1", "c2"}
+    commands = []
+
+    def docker(command, **kwargs):
+        commands.append(command)
+        out = ""
+        if command.startswith("docker ps -aq") and "xargs" not in command:
+            out = "\n".join(sorted(containers))
+        elif "xargs -r docker rm -f" in command:
+            containers.clear()
+        return Result(command, 0, out, 0.0)
+
+    monkeypatch.setattr(swarm, "sh", docker)
+    monkeypatch.setattr(swarm, "swarm_state", lambda: "active")
+    assert swarm.remove_stack("ch09", timeout=5, poll=0.01) < 5
+    assert not containers
+    assert any("docker service ls -q --filter label=com.docker.stack.namespace=ch09" in c for c in commands)
