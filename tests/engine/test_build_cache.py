@@ -64,7 +64,7 @@ def test_clean_cache_removes_grading_cache_and_keeps_other_builds(engine, tmp_pa
     built = engine.build(mine, "Dockerfile", tag, timeout_s=120)
     assert built.ok, built.log_tail()
     engine.client.images.remove(tag, force=True)
-    others = build_cache.snapshot(engine)
+    others = set(build_cache.snapshot(engine))
 
     grade(submission("solutions", tmp_path, "graded"), SPEC, engine=engine)
     ledger = build_cache._read(build_cache.ledger_path())
@@ -74,6 +74,6 @@ def test_clean_cache_removes_grading_cache_and_keeps_other_builds(engine, tmp_pa
         [sys.executable, "-m", "grader", "clean", "--cache"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert "Removed the build cache grading made" in out
-    left = build_cache.snapshot(engine)
+    left = set(build_cache.snapshot(engine))
     assert not left & ledger, "clean --cache left records of grading behind"
     assert others <= left, "clean --cache removed cache that grading did not make"

@@ -45,19 +45,70 @@ def test_only_records_that_appeared_during_a_grade_are_noted_and_cleared():
     assert set(engine.records) == {"learners-own"}
 
 
-def test_past_the_budget_the_least_recently_used_grading_cache_goes_first(monkeypatch):
+def grade(engine, made=(), touched=()):
+    """One grade as the ledger sees it: records it made (id, MB, in use) and cached records it used again."""
+    before = build_cache.snapshot(engine)
+    for record_id, size_mb, in_use in made:
+        engine.add(record_id, size_mb, f"{len(engine.records):02d}:00", in_use=in_use)
+    for record_id in touched:
+        engine.records[record_id]["LastUsedAt"] = f"2026-12-04T12:{len(engine.records):02d}:00.5Z"
+    return build_cache.record_and_bound(engine, before)
+
+
+def test_past_the_budget_the_least_recently_used_grades_go_first(monkeypatch):
     monkeypatch.setenv(build_cache.BUDGET_ENV, "100")
     engine = CacheEngine()
     engine.add("someone-elses", 500, "00:00")
-    before = build_cache.snapshot(engine)
-    engine.add("old", 80, "00:01")
-    engine.add("busy", 80, "00:02", in_use=True)
-    engine.add("new", 15, "00:03")
-    freed = build_cache.record_and_bound(engine, before)
-    # 175 MB of grading cache against 100 (pruned down to 80): "old" goes; "busy" is in use and stays; "new"
-    # goes too, as 95 MB is still over 80.
-    assert freed == 95_000_000
-    assert set(engine.records) == {"someone-elses", "busy"}
+    assert grade(engine, made=[("old-base", 40, False), ("old-top", 20, False), ("busy", 10, True)]) == 0
+    # 110 MB against 100: the older grade goes, newest record first, until no more than 80 MB are left;
+    # the record in use stays, and so does all of what the grade just made.
+    assert grade(engine, made=[("new", 40, False)]) == 60_000_000
+    assert set(engine.records) == {"someone-elses", "busy", "new"}
+
+
+def test_a_cached_regrade_keeps_the_steps_its_last_records_stand_on(monkeypatch):
+    """A fully cached build touches only its last records: the `pip install` below them must stay too."""
+    monkeypatch.setenv(build_cache.BUDGET_ENV, "110")
+    engine = CacheEngine()
+    grade(engine, made=[("lab07-pip-install", 50, False), ("lab07-final", 5, False)])
+    grade(engine, made=[("lab01-build", 40, False)])
+    grade(engine, touched=["lab07-final"])  # lab 07 again, cached to the end
+    # 125 MB against 110: lab 01's grade is now the least recently used; lab 07's pip install (its own
+    # LastUsedAt the oldest of all) stays with the record that stands on it.
+    assert grade(engine, made=[("lab02-build", 30, False)]) == 40_000_000
+    assert set(engine.records) == {"lab07-pip-install", "lab07-final", "lab02-build"}
+
+
+def test_a_group_built_on_another_keeps_it_while_it_is_used(monkeypatch):
+    """Lab 07's final stage, built on a builder stage an earlier grade made, then regraded from cache."""
+    monkeypatch.setenv(build_cache.BUDGET_ENV, "110")
+    engine = CacheEngine()
+    grade(engine, made=[("builder-pip-install", 50, False)])
+    grade(engine, made=[("final-stage", 5, False)], touched=["builder-pip-install"])
+    grade(engine, made=[("lab01-build", 40, False)])
+    grade(engine, touched=["final-stage"])  # cached to the end: the builder's records are not touched
+    assert grade(engine, made=[("lab02-build", 30, False)]) == 40_000_000
+    assert set(engine.records) == {"builder-pip-install", "final-stage", "lab02-build"}
+    groups = build_cache._read_groups(build_cache.ledger_path())
+    assert [sorted(g["ids"]) for g in groups] == [["builder-pip-install"], ["final-stage"], ["lab02-build"]]
+
+
+def test_a_ledger_in_the_first_format_is_one_group_older_than_any_grade(monkeypatch):
+    monkeypatch.setenv(build_cache.BUDGET_ENV, "100")
+    engine = CacheEngine()
+    engine.add("from-an-older-grader", 60, "00:00")
+    build_cache.ledger_path().parent.mkdir(parents=True)
+    build_cache.ledger_path().write_text('["from-an-older-grader", "gone-from-the-engine"]')
+    assert grade(engine, made=[("new", 50, False)]) == 60_000_000
+    assert set(engine.records) == {"new"}
+
+
+def test_a_damaged_ledger_is_started_afresh():
+    engine = CacheEngine()
+    build_cache.ledger_path().parent.mkdir(parents=True)
+    build_cache.ledger_path().write_text('{"groups": [{"ids": 3}]}')
+    grade(engine, made=[("new", 1, False)])
+    assert build_cache._read(build_cache.ledger_path()) == {"new"}
 
 
 def test_within_the_budget_nothing_is_pruned(monkeypatch):

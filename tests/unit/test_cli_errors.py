@@ -15,9 +15,7 @@ from grader.gradebook import Gradebook
 
 
 def grader(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "grader", *args], capture_output=True, text=True, timeout=120, cwd=cwd
-    )
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 def assert_clean_error(run: subprocess.CompletedProcess, code: int, *says: str) -> None:

@@ -37,12 +37,12 @@ CLASS = {
     "ada": ("graded", (), (), ""),
     "bob": ("graded", ("NonRootUser", HIDDEN), (), ""),  # colour codes in his evidence (below)
     "cy": ("graded", ("ImageBuilds",), (), ""),
-    "=HYPERLINK(\"http://x\";\"1\")": ("invalid", (), (), "no Dockerfile in the submission\nHint: add one"),
+    '=HYPERLINK("http://x";"1")': ("invalid", (), (), "no Dockerfile in the submission\nHint: add one"),
     "+dave": ("timeout", (), (), "grading stopped after 900 s"),
     "zoë-ünïcode": ("graded", (), ("HealthEndpoint",), ""),
     "@eve": ("error", (), (), "the engine stopped answering"),
 }
-NOT_COUNTED = {"=HYPERLINK(\"http://x\";\"1\")", "zoë-ünïcode", "@eve"}
+NOT_COUNTED = {'=HYPERLINK("http://x";"1")', "zoë-ünïcode", "@eve"}
 ROSTER_ONLY = "'-émile"  # an apostrophe of its own, then a formula character
 
 
