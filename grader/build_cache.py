@@ -28,6 +28,7 @@ import requests
 
 from grader.buildkit import parse_time
 from grader.engine import Engine
+from grader.user_cache import user_cache_dir
 
 BUDGET_ENV = "GRADER_BUILD_CACHE_MB"  # how much build cache grading may keep (default below)
 DEFAULT_BUDGET_MB = 20_000
@@ -37,8 +38,7 @@ _LEDGER_LOCK = threading.Lock()  # the grades of a batch finish in threads of on
 
 
 def ledger_path() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "ml-grader" / "build-cache.json"
+    return user_cache_dir() / "build-cache.json"
 
 
 def budget_bytes() -> int:

@@ -111,7 +111,7 @@ class Engine:
 
         The same on both image stores (grader/image_size.py says why `docker image inspect`'s Size is not).
         """
-        return image_size.image_size(self.client, ref).total
+        return image_size.image_total(self.client, ref)
 
     def history(self, image_id: str) -> list[dict]:
         return self.client.api.history(image_id)

@@ -40,10 +40,12 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from grader.errors import ImageSizeUnknown
 from grader.streams import ChunkReader
+from grader.user_cache import user_cache_dir
 
 CHUNK = 1 << 20
 # Blobs named by their own digest (blobs/sha256/<hex>) never change: a layer measured once (the base image's,
@@ -227,6 +229,58 @@ def image_size(client, ref: str, check_digests: bool = False) -> ImageSize:
         return measure_archive(io.BufferedReader(ChunkReader(chunks), CHUNK), check_digests)
     finally:
         chunks.close()  # at once, also on an error: the read-ahead thread stops and the engine's stream is let go
+
+
+def image_total(client, ref: str) -> int:
+    """`image_size(client, ref).total`, without `docker save` when every layer was measured before.
+
+    A layer's diff_id is the sha256 of its uncompressed tar, so the tar's length belongs to the diff_id for
+    good: lengths measured once are kept (in this process and in the user's cache folder), and an image
+    whose diff_ids are all known is sized from its config alone. A regrade of lab 07 (about 1 GB of
+    layers) then takes the engine's inspect instead of streaming the whole archive, about 5 s.
+    """
+    diff_ids = (client.api.inspect_image(ref).get("RootFS") or {}).get("Layers") or []
+    known = _known_lengths()
+    if diff_ids and all(d in known for d in diff_ids):
+        return sum(known[d] for d in diff_ids)
+    measured = image_size(client, ref)
+    _remember_lengths({layer.diff_id: layer.size for layer in measured.layers})
+    return measured.total
+
+
+_LENGTHS: dict[str, int] = {}
+_LENGTHS_LOCK = threading.Lock()  # the grades of a batch measure in threads of one process
+LENGTHS_KEPT = 20_000  # diff_ids remembered on disk (about 100 bytes each), the newest
+
+
+def lengths_path() -> Path:
+    """In the user's cache folder, beside the build cache ledger (grader/build_cache.py)."""
+    return user_cache_dir() / "layer-lengths.json"
+
+
+def _known_lengths() -> dict[str, int]:
+    with _LENGTHS_LOCK:
+        if not _LENGTHS:
+            try:
+                saved = json.loads(lengths_path().read_text())
+                _LENGTHS.update({str(k): int(v) for k, v in saved.items()})
+            except (OSError, ValueError, TypeError, AttributeError):
+                pass  # none yet, or damaged: measured again, which is only slower
+        return dict(_LENGTHS)
+
+
+def _remember_lengths(lengths: dict[str, int]) -> None:
+    with _LENGTHS_LOCK:
+        _LENGTHS.update(lengths)
+        kept = dict(list(_LENGTHS.items())[-LENGTHS_KEPT:])
+        try:
+            path = lengths_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(kept))
+            tmp.replace(path)  # atomic: a reader never sees half a file
+        except OSError:
+            pass  # a read-only home: the lengths stay in this process only
 
 
 def _read_ahead(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:

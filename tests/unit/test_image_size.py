@@ -368,3 +368,60 @@ def test_a_damaged_archive_is_an_error_and_the_read_from_the_engine_stops(damage
     with pytest.raises(ImageSizeUnknown, match=message):
         image_size.image_size(FakeClient(image), "t:1")
     assert image.closed
+
+
+class InspectableClient(FakeClient):
+    """A fake engine that also answers `inspect_image` with the image's diff_ids, and counts saves."""
+
+    def __init__(self, image: FakeImage, layers: list[bytes]):
+        super().__init__(image)
+        self.api = self
+        self.diff_ids = [sha(layer) for layer in layers]
+        self.saves = 0
+
+    def get(self, ref):
+        self.saves += 1
+        return self.image
+
+    def inspect_image(self, ref):
+        return {"RootFS": {"Type": "layers", "Layers": self.diff_ids}}
+
+
+@pytest.fixture()
+def fresh_lengths(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(image_size, "_LENGTHS", {})
+
+
+def two_layer_image() -> tuple[InspectableClient, int]:
+    layers = [layer_tar({"a": 5_000}), layer_tar({"b": 20_000})]
+    archive = oci_archive(layers, [gzip.compress(layers[0]), layers[1]], True)
+    archive.tar.close()
+    return InspectableClient(FakeImage(archive.buffer.getvalue(), 4096), layers), len(layers[0]) + len(layers[1])
+
+
+def test_an_image_whose_layers_were_all_measured_is_sized_without_a_save(fresh_lengths):
+    client, total = two_layer_image()
+    assert image_size.image_total(client, "t:1") == total
+    assert image_size.image_total(client, "t:1") == total
+    assert client.saves == 1
+    # A new process reads the lengths back from the user's cache folder.
+    image_size._LENGTHS.clear()
+    assert image_size.image_total(client, "t:1") == total and client.saves == 1
+
+
+def test_a_layer_never_measured_sends_the_image_through_save_again(fresh_lengths):
+    client, total = two_layer_image()
+    image_size.image_total(client, "t:1")
+    client.diff_ids.append(sha(b"a layer never measured"))
+    assert image_size.image_total(client, "t:1") == total  # measured from the archive, as the first time
+    assert client.saves == 2
+
+
+def test_a_damaged_lengths_file_means_measuring_again(fresh_lengths):
+    image_size.lengths_path().parent.mkdir(parents=True)
+    image_size.lengths_path().write_text("{not json")
+    client, total = two_layer_image()
+    assert image_size.image_total(client, "t:1") == total and client.saves == 1
+    saved = json.loads(image_size.lengths_path().read_text())
+    assert set(saved) == set(client.diff_ids) and sum(saved.values()) == total
