@@ -5,7 +5,7 @@ from workbook import sh, measure, summary, plots, Quiz, Question, LABEL_FLAG, BU
 
 from workbook import plots
 from workbook.engine import BUILD, LABEL_FLAG, buildkit_build, cleanup
-from workbook.quiz import Question, Quiz
+from workbook.quiz import Question, Quiz, load_quiz
 from workbook.shell import CommandFailed, sh
 from workbook.timing import measure, summary
 
@@ -15,6 +15,7 @@ __all__ = [
     "CommandFailed",
     "Question",
     "Quiz",
+    "load_quiz",
     "buildkit_build",
     "cleanup",
     "measure",

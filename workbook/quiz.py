@@ -1,11 +1,25 @@
 """Knowledge checks: multiple-choice questions whose answers are checked in the notebook.
 
-Each wrong option carries an explanation, so a wrong answer teaches something instead of just scoring.
+A chapter's questions live in `workbook/quizzes/NN.yaml`, out of the cell the learner runs: the right
+answer, why it is right, and why each other option is wrong (a wrong answer teaches something instead of
+just scoring). Each learner sees the options in an order of their own (seeded by their name and the
+chapter, so the same learner sees the same order every time), and the right answers are spread evenly
+over the letters. In JupyterLab a question is answered by clicking, with the feedback at once; run
+unattended (nbval, papermill) or without ipywidgets, the questions print and `check()` marks a dict.
 """
 
 from __future__ import annotations
 
+import getpass
+import os
+import random
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+QUIZ_DIR = Path(__file__).parent / "quizzes"
+LETTERS = "abcdefgh"
 
 
 @dataclass
@@ -23,13 +37,25 @@ class Question:
         if missing:
             raise ValueError(f"explain why option(s) {sorted(missing)} are wrong: {self.prompt[:60]}")
 
+    def feedback(self, given: str) -> tuple[bool, str]:
+        """Whether `given` (a letter) is right, and what to tell the learner."""
+        given = str(given).strip().lower()
+        if given == self.answer:
+            return True, f"right. {self.why}"
+        if given in self.wrong:
+            return False, f"not quite: {self.wrong[given]}"
+        return False, f"{given!r} is not one of the options {', '.join(self.options)}"
+
 
 class Quiz:
     def __init__(self, questions: list[Question]):
         self.questions = questions
 
     def show(self) -> None:
-        """Print the questions with their options."""
+        """Clickable questions in JupyterLab (ipywidgets), else the questions printed with their options."""
+        if _widgets_frontend():
+            self._show_widgets()
+            return
         for n, q in enumerate(self.questions, start=1):
             print(f"Q{n}. {q.prompt}")
             for letter, text in q.options.items():
@@ -40,15 +66,80 @@ class Quiz:
         """Mark `answers` ({question number: letter}); print feedback per question; return how many are right."""
         right = 0
         for n, q in enumerate(self.questions, start=1):
-            given = str(answers.get(n, "")).strip().lower()
+            given = str(answers.get(n, "")).strip()
             if not given:
                 print(f"Q{n}: not answered yet")
-            elif given == q.answer:
-                right += 1
-                print(f"Q{n}: right. {q.why}")
-            elif given in q.wrong:
-                print(f"Q{n}: not quite: {q.wrong[given]}")
-            else:
-                print(f"Q{n}: {given!r} is not one of the options {', '.join(q.options)}")
+                continue
+            ok, said = q.feedback(given)
+            right += ok
+            print(f"Q{n}: {said}")
         print(f"\n{right}/{len(self.questions)} right")
         return right
+
+    def _show_widgets(self) -> None:
+        import ipywidgets as widgets
+        from IPython.display import display
+
+        for n, q in enumerate(self.questions, start=1):
+            choice = widgets.RadioButtons(
+                options=[(f"{letter}) {text}", letter) for letter, text in q.options.items()],
+                value=None,
+                layout=widgets.Layout(width="auto"),
+            )
+            said = widgets.HTML()
+
+            def answered(change, q=q, said=said):
+                ok, text = q.feedback(change["new"])
+                colour = "green" if ok else "firebrick"
+                said.value = f"<span style='color:{colour}'>{_escape(text)}</span>"
+
+            choice.observe(answered, names="value")
+            display(widgets.VBox([widgets.HTML(f"<b>Q{n}.</b> {_escape(q.prompt)}"), choice, said]))
+
+
+def learner_name() -> str:
+    """Who is taking the quiz: $WORKBOOK_LEARNER, else the login name (it only seeds the order of options)."""
+    try:
+        return os.environ.get("WORKBOOK_LEARNER") or getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return "learner"
+
+
+def load_quiz(chapter: str, learner: str | None = None, folder: Path = QUIZ_DIR) -> Quiz:
+    """Chapter `chapter`'s quiz from `folder`/`chapter`.yaml, its options in `learner`'s own order."""
+    data = yaml.safe_load((folder / f"{chapter}.yaml").read_text(encoding="utf-8"))
+    rng = random.Random(f"{learner or learner_name()}/{chapter}")
+    entries = data["questions"]
+    # Right answers spread evenly over the letters: each letter gets its share, in a shuffled order.
+    width = min(len(entry["wrong"]) + 1 for entry in entries)
+    places = [i % width for i in range(len(entries))]
+    rng.shuffle(places)
+    questions = []
+    for entry, place in zip(entries, places, strict=True):
+        wrong = list(entry["wrong"].items())
+        rng.shuffle(wrong)
+        texts = [text for text, _ in wrong]
+        texts.insert(place, entry["answer"])
+        options = dict(zip(LETTERS, texts, strict=False))  # as many letters as options
+        right = LETTERS[place]
+        why_wrong = dict(wrong)
+        explained = {letter: why_wrong[text] for letter, text in options.items() if letter != right}
+        questions.append(Question(entry["prompt"], options, right, entry["why"], explained))
+    return Quiz(questions)
+
+
+def _widgets_frontend() -> bool:
+    """Whether a notebook front end that draws widgets is attached (JupyterLab), not a headless kernel."""
+    if os.environ.get("WORKBOOK_QUICK") or os.environ.get("WORKBOOK_TEXT_QUIZ"):
+        return False  # run unattended (nobody will click), or printed questions asked for
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
