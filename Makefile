@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LAB ?= 01
 WORKSHOP ?= workshop
 
-.PHONY: help setup venv engine engine-stop compat images wheels torch browser services vm-kit doctor lab labs grade check test test-unit lint bench workshop-pack workshop-load workshop-unload clean
+.PHONY: help setup venv engine engine-stop compat images wheels torch browser services vm-kit doctor lab chapter labs grade check test test-unit lint bench workshop-pack workshop-load workshop-unload clean
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,9 @@ doctor: venv ## Say what is ready (engine, Compose, BuildKit, base images, GPU, 
 
 lab: setup ## Open the workbook in JupyterLab (start with notebooks/00-setup-check.ipynb)
 	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --notebook-dir=notebooks 00-setup-check.ipynb
+
+chapter: setup ## Run one chapter headless with papermill, keeping the executed notebook and its plots: make chapter CH=03 [QUICK=1]
+	@$(PY) -m workbook.run_chapter "$(CH)" $(if $(filter 1,$(QUICK)),--quick)
 
 grade: setup ## Main job: grade every lab's reference solution and print the score table
 	@$(PY) -m grader solutions
