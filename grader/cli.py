@@ -32,7 +32,7 @@ import docker.errors
 from rich.console import Console
 from rich.table import Table
 
-from grader import __version__, base_images, build_cache, class_report, exporters, starters, workshop
+from grader import __version__, base_images, build_cache, class_report, exporters, learner_record, starters, workshop
 from grader.batch import lab_spec, out_dir, run_batch
 from grader.batch.outputs import FORMATS, csv_rows, write_exports
 from grader.ci_template import render as render_ci_template
@@ -99,13 +99,20 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise GraderError(f"Cannot grade {args.dir}: {err.message}", hint=err.hint) from None
     # With a file on standard output, the report goes to standard error so that the file stays clean.
     shown_on = errors if to_stdout else console
+    # The learner's own record picks each tiered hint's tier; an instructor sees the complete hints.
+    failures, note = ({}, "") if args.instructor else learner_record.failures_so_far(spec.id)
     result = grade(
         Path(args.dir),
         spec,
         learner=args.learner or "",
         progress=Progress(quiet=args.quiet, console=shown_on),
         timeout_s=args.timeout,
+        failures_before=None if args.instructor else failures,
     )
+    if not args.instructor and result.status != "invalid":
+        note = learner_record.record_check(result, args.timeout) or note
+    if note:
+        errors.print(note)
     shown = result if args.instructor else result.learner_view()
     for fmt, path in outputs.items():
         if path is not None:
@@ -113,6 +120,34 @@ def cmd_check(args: argparse.Namespace) -> int:
             exporters.write(result if fmt == "gradescope" else shown, fmt, path)
     print_report(shown, shown_on)
     return shown.exit_code
+
+
+def cmd_progress(args: argparse.Namespace) -> int:
+    """What this learner has done along the learning path, from their own record, and the next step."""
+    learner = learner_record.learner_name()
+    book = learner_record.open_record(create=False)
+    try:
+        steps = learner_record.steps(book, learner)
+    finally:
+        if book is not None:
+            book.close()
+    table = Table(title=f"Progress of {learner}", show_lines=False)
+    for column in ("", "step", "title", "what your record says"):
+        table.add_column(column)
+    for step in steps:
+        name = f"chapter {step.id}" if step.kind == "chapter" else f"lab {step.id}"
+        table.add_row("[green]done[/]" if step.done else "", name, step.title, step.status)
+    console.print(table)
+    upcoming = next((step for step in steps if not step.done), None)
+    if upcoming is None:
+        console.print("Every chapter's knowledge check and every lab at full marks: well done.")
+    elif upcoming.kind == "chapter":
+        console.print(f"Next: chapter {upcoming.id}, {upcoming.title} (make lab, then open notebooks/{upcoming.id}-*).")
+    else:
+        console.print(f"Next: lab {upcoming.id}, {upcoming.title} (make check LAB={upcoming.id}).")
+    where = learner_record.record_path()
+    console.print(f"[dim]record: {where if where else 'off (GRADER_PROGRESS=off)'}[/]")
+    return 0
 
 
 BATCH_DEFAULTS = run_batch.__kwdefaults__
@@ -347,6 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     check.set_defaults(func=cmd_check)
+
+    sub.add_parser("progress", help="what you have done along the learning path, and the next step").set_defaults(
+        func=cmd_progress
+    )
 
     batch = sub.add_parser("batch", help="grade a class: every submission in a folder, into the gradebook")
     batch.add_argument("submissions", help="folder with one folder, zip/tar archive or git repository per learner")

@@ -77,6 +77,18 @@ check_table = sa.Table(
     sa.Column("duration_ms", sa.Integer, nullable=False),
 )
 
+# A learner's knowledge checks, from the workbook's chapters (the learner's own progress record keeps them).
+quiz_table = sa.Table(
+    "quiz_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("learner", sa.String(200), nullable=False),
+    sa.Column("chapter", sa.String(16), nullable=False),
+    sa.Column("right", sa.Integer, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -306,6 +318,35 @@ class Gradebook:
         )
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+    def failures_per_check(self, lab: str, learner: str) -> dict[str, int]:
+        """How many of the learner's attempts of `lab` failed each check (what picks the tier of its hint)."""
+        query = (
+            sa.select(check_table.c.check_id, sa.func.count())
+            .join(attempt_table, attempt_table.c.id == check_table.c.attempt_id)
+            .where(attempt_table.c.lab == lab, attempt_table.c.learner == learner, check_table.c.status == "failed")
+            .group_by(check_table.c.check_id)
+        )
+        with self.engine.connect() as conn:
+            return {check_id: count for check_id, count in conn.execute(query)}
+
+    def record_quiz(self, learner: str, chapter: str, right: int, total: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                quiz_table.insert().values(
+                    learner=learner, chapter=chapter, right=right, total=total, taken_at=datetime.now(UTC)
+                )
+            )
+
+    def quiz_results(self, learner: str) -> dict[str, tuple[int, int]]:
+        """The learner's best (right, total) per chapter."""
+        best: dict[str, tuple[int, int]] = {}
+        query = sa.select(quiz_table).where(quiz_table.c.learner == learner).order_by(quiz_table.c.id)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                if row.chapter not in best or row.right > best[row.chapter][0]:
+                    best[row.chapter] = (row.right, row.total)
+        return best
 
     def learners(self) -> dict[str, dict]:
         """The roster: learner id -> {first_name, last_name, email}."""

@@ -283,8 +283,10 @@ def frontend_available(engine: Engine, image: str) -> bool:
     return _FRONTENDS[image]
 
 
-def run_check(check, ctx: GradingContext) -> TestResult:
-    """Run one check; whatever goes wrong becomes its result, never a crash of the whole grade."""
+def run_check(check, ctx: GradingContext, failures: int | None = None) -> TestResult:
+    """Run one check; whatever goes wrong becomes its result, never a crash of the whole grade.
+
+    `failures`: how often this learner failed the check before (picks the tier of a tiered hint)."""
     started = time.monotonic()
     try:
         outcome = check.run(ctx)
@@ -315,7 +317,7 @@ def run_check(check, ctx: GradingContext) -> TestResult:
         max_score=spec.points if outcome.counted else 0,
         visibility=spec.visibility,
         message=outcome.message,
-        hint="" if passed else (outcome.hint or check.learner_hint),
+        hint="" if passed else check.hint_for(outcome.hint, failures),
         evidence=outcome.evidence,
         duration_ms=int((time.monotonic() - started) * 1000),
     )
@@ -329,8 +331,13 @@ def grade(
     progress: Progress | None = None,
     engine: Engine | None = None,
     timeout_s: float = 1800,
+    failures_before: dict[str, int] | None = None,
 ) -> GradeResult:
-    """Grade one submission against `spec` and return the result object (never raises for the learner's faults)."""
+    """Grade one submission against `spec` and return the result object (never raises for the learner's faults).
+
+    `failures_before` (check id -> earlier failures of this learner) gives tiered hints their tier; without
+    it a failed check shows its most complete hint.
+    """
     progress = progress or Progress(quiet=True)
     submission = Path(submission).resolve()
     result = GradeResult.start(spec, submission, learner, __version__)
@@ -354,7 +361,8 @@ def grade(
                 result.status = "timeout"
                 continue
             progress.checking(check.title)
-            result.tests.append(run_check(check, ctx))
+            failures = None if failures_before is None else failures_before.get(check.spec.check, 0)
+            result.tests.append(run_check(check, ctx, failures))
         result.image = ctx.image_summary()
     finally:
         with progress.step("Cleaning up"):

@@ -65,7 +65,11 @@ class CheckSpec:
     points: float = 1
     visibility: str = "visible"  # or "hidden": graded, shown to instructors only
     hint: str | None = None
+    hints: tuple[str, ...] = ()  # tiered: a nudge, the concept, the exact fix; one more per repeated failure
     params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "hints", tuple(self.hints))  # YAML gives a list
 
 
 @dataclass(frozen=True)

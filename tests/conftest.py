@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
 from grader.errors import EngineUnavailable
 
 REQUIRE_ENGINE = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The learner's own record (grader/learner_record.py) of what the tests grade and answer goes to a file of
+# the run's own, never into the record of whoever runs the tests.
+os.environ.setdefault("GRADER_PROGRESS", os.path.join(tempfile.mkdtemp(prefix="grader-progress-"), "progress.sqlite"))
 # Below this much free space at the engine's data root the suite clears the build cache before the next
 # engine test or notebook: a full disk fails builds half-way, and chapter 0 asks for 10 GB.
 LOW_DISK_GB = float(os.environ.get("TEST_LOW_DISK_GB", "15"))

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from grader import learner_record
+
 QUIZ_DIR = Path(__file__).parent / "quizzes"
 LETTERS = "abcdefgh"
 
@@ -48,8 +50,10 @@ class Question:
 
 
 class Quiz:
-    def __init__(self, questions: list[Question]):
+    def __init__(self, questions: list[Question], chapter: str = ""):
         self.questions = questions
+        self.chapter = chapter  # set by load_quiz: answers are then kept in the learner's record
+        self._clicked: dict[int, str] = {}
 
     def show(self) -> None:
         """Clickable questions in JupyterLab (ipywidgets), else the questions printed with their options."""
@@ -74,7 +78,14 @@ class Quiz:
             right += ok
             print(f"Q{n}: {said}")
         print(f"\n{right}/{len(self.questions)} right")
+        if any(str(value).strip() for value in answers.values()):
+            self._keep(right)
         return right
+
+    def _keep(self, right: int) -> None:
+        """The score into the learner's record (`python -m grader progress` shows it)."""
+        if self.chapter:
+            learner_record.record_quiz(self.chapter, right, len(self.questions))
 
     def _show_widgets(self) -> None:
         import ipywidgets as widgets
@@ -88,10 +99,14 @@ class Quiz:
             )
             said = widgets.HTML()
 
-            def answered(change, q=q, said=said):
+            def answered(change, n=n, q=q, said=said):
                 ok, text = q.feedback(change["new"])
                 colour = "green" if ok else "firebrick"
                 said.value = f"<span style='color:{colour}'>{_escape(text)}</span>"
+                self._clicked[n] = change["new"]
+                if len(self._clicked) == len(self.questions):  # every question answered: keep the score
+                    chosen = [self.questions[k - 1].feedback(letter)[0] for k, letter in self._clicked.items()]
+                    self._keep(sum(chosen))
 
             choice.observe(answered, names="value")
             display(widgets.VBox([widgets.HTML(f"<b>Q{n}.</b> {_escape(q.prompt)}"), choice, said]))
@@ -125,7 +140,7 @@ def load_quiz(chapter: str, learner: str | None = None, folder: Path = QUIZ_DIR)
         why_wrong = dict(wrong)
         explained = {letter: why_wrong[text] for letter, text in options.items() if letter != right}
         questions.append(Question(entry["prompt"], options, right, entry["why"], explained))
-    return Quiz(questions)
+    return Quiz(questions, chapter)
 
 
 def _widgets_frontend() -> bool:

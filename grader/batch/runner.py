@@ -214,7 +214,14 @@ def grade_one(
         )
         try:
             result = grade(
-                folder, spec, learner=submission.learner, progress=progress, engine=engine, timeout_s=timeout_s
+                folder,
+                spec,
+                learner=submission.learner,
+                progress=progress,
+                engine=engine,
+                timeout_s=timeout_s,
+                # A tiered hint shows the next tier each time this learner fails the same check again.
+                failures_before=gradebook.failures_per_check(spec.id, submission.learner),
             )
         except Cancelled:
             raise

@@ -68,7 +68,30 @@ class Check:
 
     @property
     def learner_hint(self) -> str:
-        return self.spec.hint or self.hint
+        """The most complete hint: the lab's last tier, its own hint, or the check's."""
+        return self.hint_after(None)
+
+    def hint_for(self, own: str | None, failures: int | None) -> str:
+        """The hint a failure shows: `own` is what the check found out about this failure (None if nothing).
+
+        A lab's tiered hints go first while the learner is on a nudge or the concept: a check's own hint is
+        usually the exact fix, so it waits for the last tier."""
+        tiers = self.spec.hints
+        if tiers and failures is not None and failures < len(tiers) - 1:
+            return self.hint_after(failures)
+        return own or self.hint_after(failures)
+
+    def hint_after(self, failures: int | None) -> str:
+        """The hint for a learner who failed this check `failures` times before (None: not known).
+
+        With tiered `hints` in lab.yaml, the first failure gets the first tier (a nudge) and each repeated
+        failure the next, up to the exact fix; not knowing the learner's history gives the last tier.
+        """
+        tiers = self.spec.hints
+        if not tiers:
+            return self.spec.hint or self.hint
+        tier = len(tiers) - 1 if failures is None else min(failures, len(tiers) - 1)
+        return f"(hint {tier + 1} of {len(tiers)}) {tiers[tier]}"
 
     def after_build(self, ctx: GradingContext) -> None:
         """Called once the image has built: a check may start slow work in the background here."""
