@@ -222,6 +222,7 @@ def grade_one(
                 timeout_s=timeout_s,
                 # A tiered hint shows the next tier each time this learner fails the same check again.
                 failures_before=gradebook.failures_per_check(spec.id, submission.learner),
+                deadline=engine.deadline,  # the engine's: work it stops there is reported as past the limit
             )
         except Cancelled:
             raise

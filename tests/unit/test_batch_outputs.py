@@ -29,7 +29,7 @@ def fake_engine(monkeypatch, spec):
     """grade() returns a prepared result (bob fails the hidden check and NonRootUser); counts its calls."""
     calls = []
 
-    def fake_grade(folder, spec, *, learner, progress, engine, timeout_s, failures_before=None):
+    def fake_grade(folder, spec, *, learner, progress, engine, timeout_s, failures_before=None, deadline=None):
         calls.append(learner)
         failed = ("NonRootUser", HIDDEN) if learner == "bob" else ()
         return make_result(spec, learner=learner, failed=failed)

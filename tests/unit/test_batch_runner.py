@@ -46,7 +46,7 @@ class FakeGrade:
         monkeypatch.setattr(runner, "grade", self)
         monkeypatch.setattr(runner, "_tidy", lambda engine: {"containers": 0, "networks": 0, "volumes": 0, "images": 0})
 
-    def __call__(self, folder, spec, *, learner, progress, engine, timeout_s, failures_before=None):
+    def __call__(self, folder, spec, *, learner, progress, engine, timeout_s, failures_before=None, deadline=None):
         self.calls.append(learner)
         self.engines.append(engine)
         action = self.behaviour.get(learner)

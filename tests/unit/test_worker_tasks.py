@@ -38,7 +38,7 @@ def graded(monkeypatch, spec):
     """grade() stubbed: every learner passes; the list holds who was graded."""
     calls = []
 
-    def fake_grade(folder, spec, *, learner, progress, engine, timeout_s, failures_before=None):
+    def fake_grade(folder, spec, *, learner, progress, engine, timeout_s, failures_before=None, deadline=None):
         calls.append((learner, engine.session, timeout_s))
         return make_result(spec, learner=learner)
 
