@@ -5,13 +5,14 @@ from workbook import sh, measure, summary, plots, Quiz, Question, LABEL_FLAG, BU
 
 from workbook import plots
 from workbook.engine import BUILD, LABEL_FLAG, buildkit_build, cleanup
-from workbook.quiz import Question, Quiz, load_quiz
+from workbook.quiz import Prediction, Question, Quiz, load_quiz
 from workbook.shell import CommandFailed, sh
 from workbook.timing import measure, summary
 
 __all__ = [
     "BUILD",
     "LABEL_FLAG",
+    "Prediction",
     "CommandFailed",
     "Question",
     "Quiz",

@@ -112,6 +112,47 @@ class Quiz:
             display(widgets.VBox([widgets.HTML(f"<b>Q{n}.</b> {_escape(q.prompt)}"), choice, said]))
 
 
+class Prediction:
+    """A "predict, then run" question: the learner commits to an answer before the next cell measures it.
+
+    The options stay in their order (a measurement maps to one of them); `reveal` marks the one measured
+    and says whether the prediction was right. Run unattended, there is no prediction, and it says so.
+    """
+
+    def __init__(self, prompt: str, options: dict[str, str]):
+        self.prompt, self.options = prompt, options
+        self.choice = ""
+
+    def commit(self, letter: str) -> None:
+        letter = str(letter).strip().lower()
+        print(f"Predict: {self.prompt}")
+        for key, text in self.options.items():
+            print(f"    {key}) {text}")
+        if letter and letter not in self.options:
+            print(f"{letter!r} is not one of the options {', '.join(self.options)}: no prediction kept")
+            letter = ""
+        self.choice = letter
+        print(
+            f"\nyour prediction: {letter}) {self.options[letter]}"
+            if letter
+            else "\nno prediction yet: set my_prediction to a letter and run this cell, then the measurement"
+        )
+
+    def reveal(self, measured: str, evidence: str) -> bool:
+        """Show which option the measurement picked (`evidence`: the numbers behind it); True if predicted."""
+        for key, text in self.options.items():
+            marks = ("<- measured" if key == measured else "") + ("  (your prediction)" if key == self.choice else "")
+            print(f"    {key}) {text}  {marks}".rstrip())
+        print(f"measured: {evidence}")
+        if not self.choice:
+            print("You made no prediction this time; next time commit to one first: a surprise is what you learn from.")
+        elif self.choice == measured:
+            print("Your prediction was right.")
+        else:
+            print("Not what you predicted: the explanation below says why it comes out this way.")
+        return self.choice == measured
+
+
 def learner_name() -> str:
     """Who is taking the quiz: $WORKBOOK_LEARNER, else the login name (it only seeds the order of options)."""
     try:

@@ -110,3 +110,21 @@ def test_a_loaded_quiz_marks_and_explains_like_a_written_one(capsys, tmp_path):
     assert quiz.check({1: wrong}) == 0
     out = capsys.readouterr().out
     assert "right. the cache misses" in out and "not quite:" in out
+
+
+def test_a_prediction_is_kept_before_the_measurement_and_compared_after(capsys):
+    from workbook import Prediction
+
+    options = {"a": "about the same", "b": "roughly half", "c": "a small fraction"}
+    right = Prediction("How long does the rebuild take?", options)
+    right.commit("C")
+    assert right.reveal("c", "9% of the cold build") is True
+    wrong = Prediction("How long does the rebuild take?", options)
+    wrong.commit("a")
+    assert wrong.reveal("c", "9% of the cold build") is False
+    none = Prediction("How long does the rebuild take?", options)
+    none.commit("z")  # not an option: nothing kept
+    assert none.choice == "" and none.reveal("c", "9%") is False
+    out = capsys.readouterr().out
+    assert "Your prediction was right." in out and "Not what you predicted" in out
+    assert "'z' is not one of the options" in out and "You made no prediction this time" in out
