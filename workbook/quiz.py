@@ -10,7 +10,6 @@ unattended (nbval, papermill) or without ipywidgets, the questions print and `ch
 
 from __future__ import annotations
 
-import getpass
 import os
 import random
 from dataclasses import dataclass, field
@@ -153,18 +152,10 @@ class Prediction:
         return self.choice == measured
 
 
-def learner_name() -> str:
-    """Who is taking the quiz: $WORKBOOK_LEARNER, else the login name (it only seeds the order of options)."""
-    try:
-        return os.environ.get("WORKBOOK_LEARNER") or getpass.getuser()
-    except (KeyError, OSError):  # no user name in a bare container
-        return "learner"
-
-
 def load_quiz(chapter: str, learner: str | None = None, folder: Path = QUIZ_DIR) -> Quiz:
     """Chapter `chapter`'s quiz from `folder`/`chapter`.yaml, its options in `learner`'s own order."""
     data = yaml.safe_load((folder / f"{chapter}.yaml").read_text(encoding="utf-8"))
-    rng = random.Random(f"{learner or learner_name()}/{chapter}")
+    rng = random.Random(f"{learner or learner_record.learner_name()}/{chapter}")
     entries = data["questions"]
     # Right answers spread evenly over the letters: each letter gets its share, in a shuffled order.
     width = min(len(entry["wrong"]) + 1 for entry in entries)
