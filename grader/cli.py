@@ -100,14 +100,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     # With a file on standard output, the report goes to standard error so that the file stays clean.
     shown_on = errors if to_stdout else console
     # The learner's own record picks each tiered hint's tier; an instructor sees the complete hints.
-    failures, note = ({}, "") if args.instructor else learner_record.failures_so_far(spec.id)
+    failures, note = (None, "") if args.instructor else learner_record.failures_so_far(spec.id)
     result = grade(
         Path(args.dir),
         spec,
         learner=args.learner or "",
         progress=Progress(quiet=args.quiet, console=shown_on),
         timeout_s=args.timeout,
-        failures_before=None if args.instructor else failures,
+        failures_before=failures,
     )
     if not args.instructor and result.status != "invalid":
         note = learner_record.record_check(result, args.timeout) or note

@@ -23,7 +23,8 @@ import papermill
 import yaml
 from papermill.exceptions import PapermillExecutionError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from grader.spec import REPO_ROOT
+
 NOTEBOOKS = REPO_ROOT / "notebooks"
 REPORTS = REPO_ROOT / "reports" / "chapters"
 

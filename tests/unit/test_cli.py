@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import cli
+from grader import cli, learner_record
 from grader.errors import EngineUnavailable
 from grader.gradebook import Gradebook
 from grader.result import GradeResult
@@ -432,3 +432,15 @@ def test_check_gives_gradescope_every_check_hidden_ones_as_hidden(calls, tmp_pat
     assert cli.main(["check", str(tmp_path), "--lab", "01", "-q", "--gradescope", str(out)]) == 0
     tests = json.loads(out.read_text())["tests"]
     assert [t["visibility"] for t in tests] == ["visible", "hidden"]
+
+
+def test_check_keeps_each_attempt_and_passes_the_learners_failures_to_the_grade(calls, spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_PROGRESS", str(tmp_path / "progress.sqlite"))
+    monkeypatch.setenv("WORKBOOK_LEARNER", "ada")
+    calls.result = prepared(spec, "passed", "failed")
+    for _ in range(2):
+        assert cli.main(["check", str(tmp_path), "--lab", "01", "-q"]) == 1
+    assert [kwargs["failures_before"] for _, _, kwargs in calls.args] == [{}, {"C1": 1}]
+    assert cli.main(["check", str(tmp_path), "--lab", "01", "-q", "--instructor"]) == 1
+    assert calls.args[-1][2]["failures_before"] is None  # an instructor sees complete hints, and is not recorded
+    assert learner_record.failures_so_far("01") == ({"C1": 2}, "")
