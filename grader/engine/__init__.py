@@ -28,6 +28,7 @@ import docker
 from grader import build_limits, buildkit, image_size
 from grader.buildkit import BuildResult, BuildStep
 from grader.compose_file import GRADED_LOG_OPTIONS
+from grader.engine.views import ContainerView
 from grader.errors import ComposeFileInvalid, EngineUnavailable
 from grader.spec import Limits
 from grader.streams import ChunkReader
@@ -318,6 +319,12 @@ class Engine:
         container.reload()
         bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
         return int(bindings[0]["HostPort"]) if bindings else None
+
+    @staticmethod
+    def view(container) -> ContainerView:
+        """The container as it is now, as a typed view (state, health, ports, networks)."""
+        container.reload()
+        return ContainerView.from_attrs(container.attrs)
 
     @staticmethod
     def state(container) -> dict:
