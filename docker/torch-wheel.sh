@@ -6,7 +6,8 @@
 #   1. already there (same size as the source, or any size when there is no source): nothing to do;
 #   2. a folder pip is configured to find wheels in (`pip config`: find-links): hard-linked, else copied;
 #   3. PyTorch's CPU index: `pip download`, for the Python and platform of the image (python:3.11-slim),
-#      not of this machine.
+#      not of this machine: Linux, on the engine's CPU architecture (x86_64, or aarch64 on Apple silicon
+#      and other ARM machines, where Docker builds linux/arm64 images).
 # Idempotent, and fast when the wheel is already in place.
 set -euo pipefail
 
@@ -16,7 +17,15 @@ python=${PYTHON:-$root/.venv/bin/python}
 [ -x "$python" ] || python=$(command -v python3)
 
 version=${TORCH_VERSION:-2.13.0+cpu}
-wheel=${TORCH_WHEEL:-torch-${version}-cp311-cp311-manylinux_2_28_x86_64.whl}
+# The images are built for the engine's architecture, which is not always this machine's (Docker Desktop
+# on a Mac runs a Linux VM): ask the engine, else take this machine's.
+arch=$(docker version --format '{{.Server.Arch}}' 2>/dev/null || uname -m)
+case "$arch" in
+  arm64 | aarch64) machine=aarch64 ;;
+  *) machine=x86_64 ;;
+esac
+platform=manylinux_2_28_$machine
+wheel=${TORCH_WHEEL:-torch-${version}-cp311-cp311-${platform}.whl}
 index=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
 
 say() { printf '[wheels] %s\n' "$*"; }
@@ -44,7 +53,7 @@ while read -r dir; do
   if [ -n "$dir" ] && [ -f "$dir/$wheel" ]; then source_file="$dir/$wheel"; break; fi
 done < <(find_links_dirs)
 
-size_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
+size_of() { wc -c <"$1" 2>/dev/null | tr -d ' ' || echo 0; }  # GNU and BSD (macOS) stat differ
 
 for target in "${targets[@]}"; do
   rel=${target#"$root"/}
@@ -65,7 +74,7 @@ for target in "${targets[@]}"; do
   fi
   say "downloading $wheel from $index (about 190 MB, once)..."
   if ! "$python" -m pip download --quiet --no-deps --only-binary=:all: \
-    --python-version 3.11 --implementation cp --abi cp311 --platform manylinux_2_28_x86_64 \
+    --python-version 3.11 --implementation cp --abi cp311 --platform "$platform" \
     --index-url "$index" --dest "$target" "torch==$version" || [ ! -f "$target/$wheel" ]; then
     rmdir "$target" 2>/dev/null || true
     say "could not get $wheel from $index."
