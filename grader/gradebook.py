@@ -89,6 +89,16 @@ quiz_table = sa.Table(
     sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# The chapters a learner ran through to their knowledge check (the workbook records each run).
+chapter_run_table = sa.Table(
+    "chapter_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("learner", sa.String(200), nullable=False),
+    sa.Column("chapter", sa.String(16), nullable=False),
+    sa.Column("ran_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -347,6 +357,20 @@ class Gradebook:
                 if row.chapter not in best or row.right > best[row.chapter][0]:
                     best[row.chapter] = (row.right, row.total)
         return best
+
+    def record_chapter_run(self, learner: str, chapter: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(chapter_run_table.insert().values(learner=learner, chapter=chapter, ran_at=datetime.now(UTC)))
+
+    def chapter_runs(self, learner: str) -> dict[str, int]:
+        """How many times the learner ran each chapter through to its knowledge check."""
+        query = (
+            sa.select(chapter_run_table.c.chapter, sa.func.count())
+            .where(chapter_run_table.c.learner == learner)
+            .group_by(chapter_run_table.c.chapter)
+        )
+        with self.engine.connect() as conn:
+            return {chapter: count for chapter, count in conn.execute(query)}
 
     def learners(self) -> dict[str, dict]:
         """The roster: learner id -> {first_name, last_name, email}."""

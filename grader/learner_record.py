@@ -111,6 +111,16 @@ def record_check(result: GradeResult, timeout_s: float) -> str:
 
 def record_quiz(chapter: str, right: int, total: int) -> None:
     """Keep a knowledge check's score (the workbook calls this; a record that cannot open is skipped)."""
+    _keep(lambda book: book.record_quiz(learner_name(), chapter, right, total))
+
+
+def record_chapter_run(chapter: str) -> None:
+    """Keep that the learner ran `chapter` through to its knowledge check (the workbook calls this)."""
+    _keep(lambda book: book.record_chapter_run(learner_name(), chapter))
+
+
+def _keep(write) -> None:
+    """Write into the record; a record that is off or cannot open is skipped (the workbook goes on)."""
     try:
         book = open_record()
     except GradebookError:
@@ -118,7 +128,7 @@ def record_quiz(chapter: str, right: int, total: int) -> None:
     if book is None:
         return
     try:
-        book.record_quiz(learner_name(), chapter, right, total)
+        write(book)
     finally:
         book.close()
 
@@ -133,26 +143,35 @@ class Step:
 
 
 def steps(book: Gradebook | None, learner: str) -> list[Step]:
-    """The learning path with what the record holds for each step."""
+    """The learning path with what the record holds for each step; labs not on the path (extra labs) last."""
     quizzes = book.quiz_results(learner) if book else {}
+    runs = book.chapter_runs(learner) if book else {}
     labs = official_specs()
+    on_path = {step_id for kind, step_id in PATH if kind == "lab"}
     out = []
-    for kind, step_id in PATH:
+    for kind, step_id in (*PATH, *(("lab", lab) for lab in sorted(labs) if lab not in on_path)):
         if kind == "chapter":
             right, total = quizzes.get(step_id, (0, 0))
             status = f"knowledge check {right}/{total}" if total else "knowledge check not taken"
+            if step_id in runs:
+                status = f"ran {runs[step_id]} time(s); {status}"
             out.append(Step(kind, step_id, chapter_title(step_id), total > 0 and right == total, status))
-            continue
-        attempts = book.attempts(step_id, learner) if book else []
-        counted = [a for a in attempts if a.counted]
-        best = max(counted, key=lambda a: a.score or 0, default=None)
-        if best is None:
-            status = "not checked yet" if not attempts else f"{len(attempts)} check(s), none graded"
-        else:
-            status = f"best {best.score:g}/{best.max_score:g} in {len(attempts)} check(s)"
-        done = best is not None and best.score == best.max_score
-        out.append(Step(kind, step_id, labs[step_id].title if step_id in labs else "", done, status))
+        elif step_id in labs:
+            out.append(lab_step(book, learner, step_id, labs[step_id].title))
     return out
+
+
+def lab_step(book: Gradebook | None, learner: str, lab: str, title: str) -> Step:
+    """A lab's step: its best counted score in the record."""
+    attempts = book.attempts(lab, learner) if book else []
+    counted = [a for a in attempts if a.counted]
+    best = max(counted, key=lambda a: a.score or 0, default=None)
+    if best is None:
+        status = "not checked yet" if not attempts else f"{len(attempts)} check(s), none graded"
+    else:
+        status = f"best {best.score:g}/{best.max_score:g} in {len(attempts)} check(s)"
+    done = best is not None and best.score == best.max_score
+    return Step("lab", lab, title, done, status)
 
 
 def chapter_title(chapter: str) -> str:

@@ -155,6 +155,8 @@ class Prediction:
 def load_quiz(chapter: str, learner: str | None = None, folder: Path = QUIZ_DIR) -> Quiz:
     """Chapter `chapter`'s quiz from `folder`/`chapter`.yaml, its options in `learner`'s own order."""
     data = yaml.safe_load((folder / f"{chapter}.yaml").read_text(encoding="utf-8"))
+    # The knowledge check comes after every experiment: reaching it means the chapter ran through.
+    learner_record.record_chapter_run(chapter)
     rng = random.Random(f"{learner or learner_record.learner_name()}/{chapter}")
     entries = data["questions"]
     # Right answers spread evenly over the letters: each letter gets its share, in a shuffled order.

@@ -12,6 +12,7 @@ from grader.checks.base import registry
 from grader.result import GradeResult
 from grader.result import TestResult as CheckResult
 from grader.spec import REPO_ROOT, CheckSpec, official_specs
+from workbook.quiz import load_quiz
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +69,7 @@ def test_the_path_shows_what_is_done_and_the_best_scores():
     steps = {(s.kind, s.id): s for s in learner_record.steps(book, "ada")}
     book.close()
     assert steps["chapter", "00"].done and steps["chapter", "00"].status == "knowledge check 7/7"
+    assert steps["chapter", "03"].status == "knowledge check not taken"
     assert steps["lab", "01"].done and steps["lab", "01"].status == "best 2/2 in 2 check(s)"
     assert (
         not steps["chapter", "01"].done
@@ -121,3 +123,14 @@ def test_what_a_check_found_waits_for_the_last_tier():
     assert check.hint_for(found, 1) == "(hint 2 of 3) concept"
     assert check.hint_for(found, 2) == check.hint_for(found, None) == found
     assert check.hint_for(None, 2) == "(hint 3 of 3) fix"
+
+
+def test_a_chapter_run_through_to_its_knowledge_check_is_recorded():
+    load_quiz("03", learner="ada")
+    load_quiz("03", learner="ada")
+    book = learner_record.open_record(create=False)
+    steps = {(s.kind, s.id): s for s in learner_record.steps(book, "ada")}
+    book.close()
+    assert steps["chapter", "03"].status == "ran 2 time(s); knowledge check not taken"
+    assert not steps["chapter", "03"].done  # running it is not yet passing its knowledge check
+    assert steps["chapter", "04"].status == "knowledge check not taken"
