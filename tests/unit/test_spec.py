@@ -254,7 +254,7 @@ def check_jsonschema(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_every_lab_is_shipped_with_a_spec():
-    assert len(SHIPPED_SPECS) == 14  # 7 solutions and their 7 starters
+    assert len(SHIPPED_SPECS) == 16  # 8 solutions and their 8 starters
 
 
 def test_the_schema_is_a_valid_draft_2020_12_schema():
