@@ -29,6 +29,7 @@ import tempfile
 import time
 import traceback
 import uuid
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
@@ -39,6 +40,7 @@ from grader.batch.roster import Submission
 from grader.batch.runner import grade_one
 from grader.engine import Engine, connect
 from grader.gradebook import Gradebook, effective_status
+from grader.session import grade
 from grader.spec import REPO_ROOT, official_specs
 
 SPEC = official_specs()["01"]
@@ -136,7 +138,13 @@ def main() -> int:
         first = sorted(two.iterdir())[0]
         book = Gradebook(url)
         started = time.perf_counter()
-        answer = grade_one(Submission(first.name, first, "folder", first.name), SPEC, book, client=engine.client)
+        answer = grade_one(
+            Submission(first.name, first, "folder", first.name),
+            SPEC,
+            book,
+            grade=grade,
+            engine_factory=partial(Engine, engine.client),
+        )
         out["resubmission_s"] = time.perf_counter() - started
         book.close()
         if not answer.reused:

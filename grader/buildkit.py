@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -213,7 +213,7 @@ def build_once(
     cgroup_parent: str | None = None,
     guard: Callable[[], str] | None = None,
     on_line: Callable[[str], None] | None = None,
-    cancel: threading.Event | None = None,
+    cancel: Collection[threading.Event] = (),
     stop_when: Callable[[BuildStep], bool] | None = None,
 ) -> BuildResult:
     """`docker buildx build` of `context` into the engine's image store as `tag`; never raises for a bad build.
@@ -222,7 +222,7 @@ def build_once(
     are dummies a lab declares, never real ones. `stop_when(step)` returning True for a step whose status
     changed stops the build there (`stopped`, no image), as a caller that has seen what it needed.
     `cgroup_parent` holds the RUN steps to that cgroup's limits; `guard()`, asked about once a second,
-    returns why the build must stop (a disk filling up), or "".
+    returns why the build must stop (a disk filling up), or "". Any of the `cancel` events set cancels it.
     """
     started = time.monotonic()
     result = BuildResult(ok=False, image_id=None, seconds=0.0)
@@ -274,7 +274,7 @@ def build_once(
         next_guard = started
         try:
             while proc.poll() is None:
-                if stop.is_set() or time.monotonic() >= deadline or (cancel is not None and cancel.is_set()):
+                if stop.is_set() or time.monotonic() >= deadline or any(event.is_set() for event in cancel):
                     break
                 if guard is not None and time.monotonic() >= next_guard:
                     next_guard = time.monotonic() + 1.0
@@ -291,7 +291,7 @@ def build_once(
         result.seconds = time.monotonic() - started
         if stop.is_set():
             result.stopped = True
-        elif cancel is not None and cancel.is_set():
+        elif any(event.is_set() for event in cancel):
             result.error = "the build was cancelled"
         elif guarded:
             result.error = guarded

@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
 
-from grader import class_report
+from grader import class_report, session
 from grader.batch.display import BatchDisplay
 from grader.batch.outputs import FORMATS, write_exports, write_feedback
 from grader.batch.roster import Roster, Submission, discover, read_roster
-from grader.batch.runner import DEFAULT_TIMEOUT_S, Graded, grade_one, run
+from grader.batch.runner import DEFAULT_TIMEOUT_S, EngineFactory, Graded, GradeFunction, grade_one, run
 from grader.batch.unpack import UnpackLimits
-from grader.engine import connect
+from grader.engine import Engine, connect
 from grader.errors import GraderError, SpecError
 from grader.gradebook import DEFAULT_URL, Gradebook
 from grader.result import effective_status
@@ -97,11 +98,15 @@ def run_batch(
     console: Console | None = None,
     limits: UnpackLimits | None = None,
     workers: str | None = None,
+    grade: GradeFunction = session.grade,
+    engine_factory: EngineFactory | None = None,
 ) -> BatchSummary:
     """Grade every submission in the folder `submissions` for `lab`, then write the exports and the report.
 
     `workers`: a Redis broker URL; the class is then graded by the workers listening there (`python -m
     grader worker`), each on its own engine, into the gradebook they share; `jobs` does not apply.
+    Otherwise each submission is graded by `grade` on an engine from `engine_factory` (see runner.grade_one;
+    None: this host's engine, connected first).
 
     Raises GraderError before grading anything when the lab, the folder, the roster, the gradebook, the
     engine or the broker is not usable. Ctrl-C returns a summary marked `interrupted` once the running
@@ -130,7 +135,8 @@ def run_batch(
     try:
         if people:
             book.add_learners(list(people.people.values()))
-        client = None if workers else connect().client
+        if not workers and engine_factory is None:
+            engine_factory = partial(Engine, connect().client)
         with BatchDisplay(len(found), console, quiet, checks=len(spec.checks)) as display:
             for note in notes:
                 display.note(f"[yellow]note:[/] {note}")
@@ -140,7 +146,15 @@ def run_batch(
                 )
             else:
                 outcome = run(
-                    found, spec, book, client=client, jobs=jobs, timeout_s=timeout_s, display=display, limits=limits
+                    found,
+                    spec,
+                    book,
+                    grade=grade,
+                    engine_factory=engine_factory,
+                    jobs=jobs,
+                    timeout_s=timeout_s,
+                    display=display,
+                    limits=limits,
                 )
         summary = BatchSummary(
             spec.id, outcome.graded, notes, outcome.problems, outcome.interrupted, out=Path(out or out_dir(spec.id))

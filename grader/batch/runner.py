@@ -4,6 +4,10 @@
 it is the unit a worker on another host can run. `run` is the batch loop over a thread pool. One
 submission's failure or timeout becomes its own result and never stops the others; Ctrl-C stops the
 running grades at their next step, removes what they started, and keeps every result already stored.
+
+Both are given the function that grades (grader.session.grade) and how to make a submission's engine
+(`partial(Engine, client)`): each grade gets an engine of its own session, with the batch's stop event
+and the submission's deadline (grader/engine/client.py), so that the engine itself ends a stopped grade.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import tempfile
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -27,19 +30,19 @@ from pathlib import Path
 from grader import __version__
 from grader.batch.roster import Submission
 from grader.batch.unpack import UnpackLimits, unpack
-from grader.engine import Engine, connect
+from grader.engine import Cancelled, Engine
 from grader.errors import GraderError
 from grader.gradebook import Gradebook
 from grader.progress import Progress, Step
 from grader.result import GradeResult, submission_digest
-from grader.session import grade
 from grader.spec import LabSpec, resolve_spec
 
 DEFAULT_TIMEOUT_S = 1800
 
-
-class Cancelled(KeyboardInterrupt):
-    """Raised inside a running grade when the batch is stopping: the grade removes what it started and ends."""
+# grade(folder, spec, *, learner, progress, engine, timeout_s, failures_before, deadline): grader.session.grade
+GradeFunction = Callable[..., GradeResult]
+# make_engine(session=..., stop=..., deadline=...): an Engine with its client given, partial(Engine, client)
+EngineFactory = Callable[..., Engine]
 
 
 @dataclass
@@ -60,75 +63,6 @@ def grading_key(spec: LabSpec) -> str:
     # The spec's own folder is left out: the same lab graded from another checkout is the same grading.
     text = repr(dataclasses.replace(spec, path=Path("."))) + "\0" + __version__
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-class BatchEngine(Engine):
-    """The engine as one submission of a batch sees it: every step first checks that the batch goes on.
-
-    It talks to the engine only through Engine's own methods. A build is stopped as soon as the batch
-    stops, and never runs past the submission's deadline (its grade then ends as `timeout`).
-    """
-
-    def __init__(self, client, session: str, stop: threading.Event | None = None, deadline: float | None = None):
-        super().__init__(client, session)
-        self.stop = stop or threading.Event()
-        self.deadline = deadline
-
-    def _go_on(self) -> None:
-        if self.stop.is_set():
-            raise Cancelled()
-
-    def build(self, context, dockerfile, tag, timeout_s, cancel=None, **options):
-        self._go_on()
-        if self.deadline is not None:
-            timeout_s = max(1.0, min(timeout_s, self.deadline - time.monotonic()))
-        return super().build(context, dockerfile, tag, timeout_s, cancel=_Either(cancel, self.stop), **options)
-
-    def run_once(self, *args, **kwargs):
-        self._go_on()
-        return super().run_once(*args, **kwargs)
-
-    def archive(self, *args, **kwargs):
-        self._go_on()
-        return super().archive(*args, **kwargs)
-
-    def create_network(self, *args, **kwargs):
-        self._go_on()
-        return super().create_network(*args, **kwargs)
-
-    def start_service(self, *args, **kwargs):
-        self._go_on()
-        return super().start_service(*args, **kwargs)
-
-    def inspect_image(self, *args, **kwargs):
-        self._go_on()
-        return super().inspect_image(*args, **kwargs)
-
-    def history(self, *args, **kwargs):
-        self._go_on()
-        return super().history(*args, **kwargs)
-
-    def state(self, container):  # polled while waiting for readiness: a stop ends the wait at once
-        self._go_on()
-        return super().state(container)
-
-    def host_port(self, container, port):
-        self._go_on()
-        return super().host_port(container, port)
-
-    def exec(self, container, cmd):
-        self._go_on()
-        return super().exec(container, cmd)
-
-
-class _Either:
-    """Set when any of its events is set (what Engine.build polls as its `cancel`)."""
-
-    def __init__(self, *events):
-        self.events = [e for e in events if e is not None]
-
-    def is_set(self) -> bool:
-        return any(e.is_set() for e in self.events)
 
 
 class JobProgress(Progress):
@@ -161,24 +95,27 @@ def grade_one(
     spec: LabSpec,
     gradebook: Gradebook,
     *,
-    client=None,
+    grade: GradeFunction,
+    engine_factory: EngineFactory,
     session: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
     limits: UnpackLimits | None = None,
 ) -> Graded:
-    """Grade one submission and store the result; answered from the gradebook when its content was graded.
+    """Grade one submission with `grade` and store the result; answered from the gradebook when its content
+    was graded.
 
-    `client` is a connected Docker client (None: connect here). Raises Cancelled when `stop` is set while
-    it grades (nothing is stored then, and everything it started is removed); never raises for the
-    learner's faults: an unsafe archive, a wrong lab or a crashing service become the stored result.
+    The grade runs on an engine of its own, `engine_factory(session=session, stop=stop, deadline=...)`;
+    whatever it leaves there is removed with the engine's `remove_session`. Raises Cancelled when `stop`
+    is set while it grades (nothing is stored then, and everything it started is removed); never raises
+    for the learner's faults: an unsafe archive, a wrong lab or a crashing service become the stored result.
     """
     started = time.monotonic()
+    deadline = started + timeout_s
     key = grading_key(spec)
     scratch = Path(tempfile.mkdtemp(prefix="grader-batch-"))
-    engine: BatchEngine | None = None
-    leftovers: dict[str, int] = {}
+    engine: Engine | None = None
     try:
         folder = scratch / _file_name(submission.learner)
         digest = ""
@@ -209,9 +146,7 @@ def grade_one(
             graded.reused = True
             return graded
 
-        engine = BatchEngine(
-            client or connect().client, session or uuid.uuid4().hex[:12], stop, deadline=started + timeout_s
-        )
+        engine = engine_factory(session=session, stop=stop, deadline=deadline)
         try:
             result = grade(
                 folder,
@@ -222,7 +157,7 @@ def grade_one(
                 timeout_s=timeout_s,
                 # A tiered hint shows the next tier each time this learner fails the same check again.
                 failures_before=gradebook.failures_per_check(spec.id, submission.learner),
-                deadline=engine.deadline,  # the engine's: work it stops there is reported as past the limit
+                deadline=deadline,  # the engine's: work it stops there is reported as past the limit
             )
         except Cancelled:
             raise
@@ -231,14 +166,15 @@ def grade_one(
             result = _ungradable(spec, submission, "error", message, started)
         _relabel(result, submission, folder)
         result.submission["sha256"] = digest  # the key later lookups use, whatever grade() computed
-        leftovers, engine_session = _tidy(engine), engine.session
+        # The grade removes everything itself: what is found here was left (and is removed now).
+        leftovers, engine_session = engine.remove_session(), engine.session
         engine = None
         graded = _store(gradebook, result, submission, key, timeout_s, started)
         graded.leftovers, graded.session = leftovers, engine_session
         return graded
     finally:
         if engine is not None:  # interrupted: make sure nothing of this grade stays on the engine
-            _tidy(engine)
+            engine.remove_session()
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -280,14 +216,6 @@ def _file_digest(path: Path) -> str:
         return ""
     with open(path, "rb") as f:
         return "file:" + hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _tidy(engine: Engine) -> dict[str, int]:
-    """What the grade left on the engine (it removes everything itself); removed here if anything is left."""
-    left = engine.leftovers()
-    if any(left.values()):
-        engine.remove_session()
-    return left
 
 
 def _store(
@@ -360,13 +288,14 @@ def run(
     spec: LabSpec,
     gradebook: Gradebook,
     *,
-    client,
+    grade: GradeFunction,
+    engine_factory: EngineFactory,
     jobs: int = 2,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     display: Display | None = None,
     limits: UnpackLimits | None = None,
 ) -> RunOutcome:
-    """Grade `submissions` with `jobs` at a time; results are stored as each one finishes."""
+    """Grade `submissions` with `jobs` at a time (see grade_one); results are stored as each one finishes."""
     display = display or Display()
     stop = threading.Event()
     outcome = RunOutcome([], False, [])
@@ -380,7 +309,8 @@ def run(
                 submission,
                 spec,
                 gradebook,
-                client=client,
+                grade=grade,
+                engine_factory=engine_factory,
                 timeout_s=timeout_s,
                 progress=JobProgress(lambda text, check: display.status(submission, text, check), stop),
                 stop=stop,

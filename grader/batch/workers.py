@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,11 +32,12 @@ from sqlalchemy.engine import make_url
 from grader.batch import lab_spec
 from grader.batch.parcel import Parcel, open_parcel, sent_copy
 from grader.batch.roster import Submission
-from grader.batch.runner import JobProgress, grade_one, grading_key, refuse
+from grader.batch.runner import EngineFactory, GradeFunction, JobProgress, grade_one, grading_key, refuse
 from grader.engine import Engine, connect
 from grader.errors import GradebookError, GraderError, ParcelError, SpecError, UnsafeSubmission
 from grader.gradebook import Gradebook
 from grader.result import effective_status
+from grader.session import grade
 
 QUEUE = "grader"
 TASK = "grader.grade_parcel"
@@ -159,26 +161,25 @@ def session_of(task_id: str) -> str:
     return re.sub(r"[^0-9a-f]", "", task_id.lower())[:12] or "parcel"
 
 
-_made: dict[int, tuple[Gradebook, object]] = {}  # per worker process (made after the fork): gradebook, client
+# Per worker process (made after the fork): its gradebook, and engines of its client (partial(Engine, client)).
+_made: dict[int, tuple[Gradebook, EngineFactory]] = {}
 
 
-def _resources(app: Celery) -> tuple[Gradebook, object]:
+def _resources(app: Celery) -> tuple[Gradebook, EngineFactory]:
     if os.getpid() not in _made:
-        _made[os.getpid()] = (Gradebook(app.conf.grader_gradebook_url), connect().client)
+        _made[os.getpid()] = (Gradebook(app.conf.grader_gradebook_url), partial(Engine, connect().client))
     return _made[os.getpid()]
 
 
 def _grade_task(task, payload: dict) -> dict:
     """The task a worker runs: grade one parcel, store it, answer with a summary."""
-    gradebook, client = _resources(task.app)
+    gradebook, engine_factory = _resources(task.app)
     worker = task.request.hostname or "worker"
     session = session_of(task.request.id or "")
     # Delivered again after a worker process died mid-grade: what that grade left here goes first, on the
     # engine and on disk. A worker process runs one task at a time: the task's scratch folder is the
     # process's temporary folder while it runs, so that grade_one's scratch copies go in it too.
-    before = Engine(client, session)
-    if any(before.leftovers().values()):
-        before.remove_session()
+    engine_factory(session=session).remove_session()
     work = Path(tempfile.gettempdir()) / f"grader-task-{session}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(mode=0o700)
@@ -196,7 +197,13 @@ def _grade_task(task, payload: dict) -> dict:
     saved, tempfile.tempdir = tempfile.tempdir, str(work)
     try:
         return grade_parcel(
-            payload, gradebook, client=client, worker=worker, session=session, progress=JobProgress(report)
+            payload,
+            gradebook,
+            grade=grade,
+            engine_factory=engine_factory,
+            worker=worker,
+            session=session,
+            progress=JobProgress(report),
         )
     except Exception as err:  # e.g. the gradebook refused the result: the batch is told in plain words
         raise RuntimeError(f"{worker}: {type(err).__name__}: {err}") from err
@@ -225,12 +232,14 @@ def grade_parcel(
     payload: dict,
     gradebook: Gradebook,
     *,
-    client,
+    grade: GradeFunction,
+    engine_factory: EngineFactory,
     worker: str,
     session: str | None = None,
     progress=None,
 ) -> dict:
-    """Open the parcel in `payload`, grade it with grade_one, and answer with a summary (JSON types only).
+    """Open the parcel in `payload`, grade it with grade_one (`grade` on an engine from `engine_factory`),
+    and answer with a summary (JSON types only).
 
     A parcel this worker cannot grade (a wrong payload, an unknown lab, another spec or grader version)
     is answered {"refused": reason, "worker": ...}, nothing stored: the batch reports it as not graded.
@@ -258,7 +267,8 @@ def grade_parcel(
                 submission,
                 spec,
                 book,
-                client=client,
+                grade=grade,
+                engine_factory=engine_factory,
                 session=session,
                 timeout_s=parcel.timeout_s,
                 progress=progress,

@@ -18,6 +18,7 @@ import sys
 import tarfile
 import time
 import zipfile
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from grader.batch.roster import Submission
 from grader.batch.runner import grade_one
 from grader.engine import LABEL, Engine
 from grader.gradebook import Gradebook
+from grader.session import grade
 from grader.spec import REPO_ROOT, official_specs
 
 SPEC = official_specs()["01"]
@@ -147,7 +149,13 @@ def test_a_resubmission_is_answered_from_the_gradebook(engine, graded_class):
     book = Gradebook(url)
     before = len(book.attempts("01"))
     started = time.monotonic()
-    again = grade_one(Submission("ada", folder / "ada", "folder", "ada"), SPEC, book, client=engine.client)
+    again = grade_one(
+        Submission("ada", folder / "ada", "folder", "ada"),
+        SPEC,
+        book,
+        grade=grade,
+        engine_factory=partial(Engine, engine.client),
+    )
     seconds = time.monotonic() - started
     assert again.reused and again.result.score == again.result.max_score
     assert seconds < 1.0, seconds

@@ -1,4 +1,4 @@
-"""A whole batch without an engine (grade and connect replaced): the files it writes, and a resumed run."""
+"""A whole batch without an engine (a stand-in grade and engines passed in): the files it writes, and a resumed run."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 import zipfile
 
 import pytest
+from made_engines import Engines
 from made_results import make_result, spec_with_hidden
 
 import grader.batch as batch
-from grader.batch import runner
 from grader.errors import GraderError
 from grader.gradebook import Gradebook
 
@@ -24,23 +24,22 @@ def spec(monkeypatch):
     return hidden
 
 
-@pytest.fixture
-def fake_engine(monkeypatch, spec):
-    """grade() returns a prepared result (bob fails the hidden check and NonRootUser); counts its calls."""
-    calls = []
+class StandIn:
+    """A stand-in grade (bob fails the hidden check and NonRootUser) and engines; `calls` lists who was graded."""
 
-    def fake_grade(folder, spec, *, learner, progress, engine, timeout_s, failures_before=None, deadline=None):
-        calls.append(learner)
+    def __init__(self):
+        self.calls: list[str] = []
+        self.engines = Engines()
+
+    def grade(self, folder, spec, *, learner, progress, engine, timeout_s, failures_before=None, deadline=None):
+        self.calls.append(learner)
         failed = ("NonRootUser", HIDDEN) if learner == "bob" else ()
         return make_result(spec, learner=learner, failed=failed)
 
-    class Connected:
-        client = object()
 
-    monkeypatch.setattr(runner, "grade", fake_grade)
-    monkeypatch.setattr(runner, "_tidy", lambda engine: {"containers": 0, "networks": 0, "volumes": 0, "images": 0})
-    monkeypatch.setattr(batch, "connect", lambda: Connected())
-    return calls
+@pytest.fixture
+def grading():
+    return StandIn()
 
 
 def make_class(tmp_path):
@@ -56,7 +55,7 @@ def make_class(tmp_path):
     return folder
 
 
-def run(tmp_path, **kwargs):
+def run(tmp_path, grading: StandIn, **kwargs):
     return batch.run_batch(
         submissions=tmp_path / "class",
         lab="01",
@@ -65,14 +64,16 @@ def run(tmp_path, **kwargs):
         gradebook=f"sqlite:///{tmp_path}/gb.sqlite",
         out=tmp_path / "out",
         quiet=True,
+        grade=grading.grade,
+        engine_factory=grading.engines,
         **kwargs,
     )
 
 
-def test_a_batch_writes_grades_exports_feedback_and_the_report(tmp_path, spec, fake_engine):
+def test_a_batch_writes_grades_exports_feedback_and_the_report(tmp_path, spec, grading):
     make_class(tmp_path)
-    summary = run(tmp_path)
-    assert sorted(fake_engine) == ["ada", "bob", "cy"]
+    summary = run(tmp_path, grading)
+    assert sorted(grading.calls) == ["ada", "bob", "cy"]
     assert summary.exit_code == 1  # eve's archive could not be graded
     assert (summary.count("graded"), summary.count("invalid")) == (3, 1)
     assert summary.leftovers == {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
@@ -106,12 +107,12 @@ def test_a_batch_writes_grades_exports_feedback_and_the_report(tmp_path, spec, f
     assert {t["name"]: t["visibility"] for t in gradescope["tests"]}[f"{HIDDEN} title"] == "hidden"
 
 
-def test_running_the_same_batch_again_grades_nothing_and_adds_no_attempt(tmp_path, spec, fake_engine):
+def test_running_the_same_batch_again_grades_nothing_and_adds_no_attempt(tmp_path, spec, grading):
     make_class(tmp_path)
-    run(tmp_path)
-    fake_engine.clear()
-    again = run(tmp_path)
-    assert fake_engine == []
+    run(tmp_path, grading)
+    grading.calls.clear()
+    again = run(tmp_path, grading)
+    assert grading.calls == []
     assert sorted(g.submission.learner for g in again.graded if g.reused) == ["ada", "bob", "cy", "eve"]
     book = Gradebook(f"sqlite:///{tmp_path}/gb.sqlite")
     counted = [a for a in book.attempts("01") if a.counted]
@@ -122,18 +123,22 @@ def test_running_the_same_batch_again_grades_nothing_and_adds_no_attempt(tmp_pat
     book.close()
 
 
-def test_a_changed_submission_is_a_new_attempt(tmp_path, spec, fake_engine):
+def test_a_changed_submission_is_a_new_attempt(tmp_path, spec, grading):
     make_class(tmp_path)
-    run(tmp_path)
+    run(tmp_path, grading)
     (tmp_path / "class" / "bob" / "Dockerfile").write_text("FROM python:3.11-slim\nUSER 10001\n")
-    fake_engine.clear()
-    run(tmp_path)
-    assert fake_engine == ["bob"]
+    grading.calls.clear()
+    run(tmp_path, grading)
+    assert grading.calls == ["bob"]
     rows = {r["learner"]: r for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
     assert rows["bob"]["attempts"] == "2"
 
 
-def test_an_empty_folder_is_refused_before_the_engine_is_asked(tmp_path, spec, fake_engine):
+def test_an_empty_folder_is_refused_before_the_engine_is_asked(monkeypatch, tmp_path, spec):
+    def no_engine():
+        raise AssertionError("the engine was asked")
+
+    monkeypatch.setattr(batch, "connect", no_engine)
     (tmp_path / "class").mkdir()
     (tmp_path / "class" / "notes.txt").write_text("x")
     with pytest.raises(GraderError, match="found no submissions") as err:

@@ -18,7 +18,7 @@ import pytest
 
 from grader import buildkit
 from grader.buildkit import ProgressReader
-from grader.checks.cache import install_reruns
+from grader.checks.on_build import install_reruns
 
 DATA = Path(__file__).parent / "data"
 
@@ -124,7 +124,7 @@ def test_a_cancelled_build_stops(tmp_path, replaying_docker):
     pids = replaying_docker("buildkit-code-change.jsonl")
     cancel = threading.Event()
     threading.Timer(0.5, cancel.set).start()
-    result = buildkit.build(tmp_path, "Dockerfile", "t:1", timeout_s=30, cancel=cancel)
+    result = buildkit.build(tmp_path, "Dockerfile", "t:1", timeout_s=30, cancel=[cancel])
     assert result.error == "the build was cancelled"
     assert not alive(pids)
 

@@ -1,6 +1,6 @@
 """Grading workers without a broker or an engine: URL checks, and one parcel graded by `grade_parcel`.
 
-`grade` is replaced by a stub, as in test_batch_runner.py; what is proven is what the worker adds around
+`grade` and the engines are stand-ins, as in test_batch_runner.py; what is proven is what the worker adds around
 grade_one: the parcel opened safely, the result stored as the class folder names it and marked with the
 worker's name, and what it refuses to grade.
 """
@@ -14,9 +14,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from made_engines import NOTHING, Engines
 from made_results import make_result
 
-from grader.batch import runner, workers
+from grader.batch import workers
 from grader.batch.parcel import pack
 from grader.batch.roster import Submission
 from grader.batch.runner import grading_key
@@ -33,18 +34,25 @@ from grader.errors import GradebookError, GraderError
 PG = "postgresql+psycopg://grader@db.example.org/grades"
 
 
-@pytest.fixture
-def graded(monkeypatch, spec):
-    """grade() stubbed: every learner passes; the list holds who was graded."""
-    calls = []
+class StandIn:
+    """A stand-in grade (every learner passes) and engines; `calls` holds who was graded, how."""
 
-    def fake_grade(folder, spec, *, learner, progress, engine, timeout_s, failures_before=None, deadline=None):
-        calls.append((learner, engine.session, timeout_s))
+    def __init__(self):
+        self.calls: list[tuple] = []
+        self.engines = Engines()
+
+    def grade(self, folder, spec, *, learner, progress, engine, timeout_s, failures_before=None, deadline=None):
+        self.calls.append((learner, engine.session, timeout_s))
         return make_result(spec, learner=learner)
 
-    monkeypatch.setattr(runner, "grade", fake_grade)
-    monkeypatch.setattr(runner, "_tidy", lambda engine: {"containers": 0, "networks": 0, "volumes": 0, "images": 0})
-    return calls
+    def parcel(self, payload, book, **kwargs):
+        """grade_parcel with this stand-in grade and engines."""
+        return grade_parcel(payload, book, grade=self.grade, engine_factory=self.engines, **kwargs)
+
+
+@pytest.fixture
+def graded():
+    return StandIn()
 
 
 def payload_of(tmp_path, spec, name="ada", key=None, timeout_s=600.0):
@@ -113,8 +121,8 @@ def test_a_task_keeps_its_engine_session_when_delivered_again():
 
 def test_a_parcel_is_graded_and_stored_as_the_class_folder_names_it(tmp_path, spec, book, graded):
     payload = payload_of(tmp_path, spec, timeout_s=90)
-    answer = grade_parcel(payload, book, client=object(), worker="w1@host-a", session="abc123")
-    assert graded == [("ada", "abc123", 90.0)]
+    answer = graded.parcel(payload, book, worker="w1@host-a", session="abc123")
+    assert graded.calls == [("ada", "abc123", 90.0)]
     assert answer["status"] == "graded" and answer["worker"] == "w1@host-a" and not answer["reused"]
     [attempt] = book.attempts("01")
     assert (attempt.id, attempt.graded_by, attempt.source, attempt.submission) == (
@@ -124,8 +132,9 @@ def test_a_parcel_is_graded_and_stored_as_the_class_folder_names_it(tmp_path, sp
         "ada",
     )
     assert book.result(attempt.id).submission["path"] == str(tmp_path / "class" / "ada")  # not the worker's copy
-    again = grade_parcel(payload, book, client=object(), worker="w2@host-b")
-    assert again["reused"] and again["attempt_id"] == attempt.id and len(graded) == 1  # answered from the gradebook
+    again = graded.parcel(payload, book, worker="w2@host-b")
+    assert again["reused"] and again["attempt_id"] == attempt.id  # answered from the gradebook:
+    assert len(graded.calls) == 1  # not graded again
 
 
 def test_an_unsafe_submission_is_stored_invalid_by_the_worker(tmp_path, spec, book, graded):
@@ -133,19 +142,19 @@ def test_an_unsafe_submission_is_stored_invalid_by_the_worker(tmp_path, spec, bo
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("../../escaped.txt", "owned")
     parcel = pack(Submission("mal.zip", archive, "zip", "mal"), lab="01", grading_key=grading_key(spec), timeout_s=60)
-    answer = grade_parcel(parcel.to_payload(), book, client=object(), worker="w1@host-a")
-    assert answer["status"] == "invalid" and graded == []
+    answer = graded.parcel(parcel.to_payload(), book, worker="w1@host-a")
+    assert answer["status"] == "invalid" and graded.calls == []
     [attempt] = book.attempts("01")
     assert attempt.source == "zip" and "outside the submission folder" in attempt.message
 
 
 def test_what_a_worker_cannot_grade_is_refused_and_nothing_is_stored(tmp_path, spec, book, graded):
-    other_version = grade_parcel(payload_of(tmp_path, spec, key="another"), book, client=object(), worker="w1@a")
+    other_version = graded.parcel(payload_of(tmp_path, spec, key="another"), book, worker="w1@a")
     assert "another spec or grader version" in other_version["refused"]
-    unknown_lab = grade_parcel({**payload_of(tmp_path, spec, "bob"), "lab": "99"}, book, client=object(), worker="w1@a")
+    unknown_lab = graded.parcel({**payload_of(tmp_path, spec, "bob"), "lab": "99"}, book, worker="w1@a")
     assert "unknown lab" in unknown_lab["refused"]
-    assert "version" in grade_parcel({"version": 0}, book, client=object(), worker="w1@a")["refused"]
-    assert book.attempts() == [] and graded == []
+    assert "version" in graded.parcel({"version": 0}, book, worker="w1@a")["refused"]
+    assert book.attempts() == [] and graded.calls == []
 
 
 class FakeTask:
@@ -165,30 +174,17 @@ class FakeTask:
         self.updates.append((task_id or self.request.id, state, meta))
 
 
-class FakeEngine:
-    removed: list[str] = []
-    left = {"containers": 1, "networks": 0, "volumes": 0, "images": 1}
-
-    def __init__(self, client, session):
-        self.session = session
-
-    def leftovers(self):
-        return self.left
-
-    def remove_session(self):
-        FakeEngine.removed.append(self.session)
-
-
 def test_the_task_cleans_up_a_lost_grade_reports_progress_and_says_why_it_failed(monkeypatch, book):
     task = FakeTask()
-    monkeypatch.setattr(workers, "_resources", lambda app: (book, object()))
-    monkeypatch.setattr(workers, "Engine", FakeEngine)
+    engines = Engines(containers=1, images=1)  # what a lost grade of this task left
+    monkeypatch.setattr(workers, "_resources", lambda app: (book, engines))
 
     left = Path(tempfile.gettempdir()) / "grader-task-3f2a9c1e77d0"  # by a run of this task that was killed
     (left / "grader-batch-x").mkdir(parents=True, exist_ok=True)
     scratch = []
 
-    def fake_grade_parcel(payload, gradebook, *, client, worker, session, progress):
+    def fake_grade_parcel(payload, gradebook, *, grade, engine_factory, worker, session, progress):
+        assert engine_factory is engines
         scratch.append(tempfile.mkdtemp())  # grade_one's scratch copies go into the task's folder
         # The build reports from a thread of its own, where Celery's task.request is another's.
         reporter = threading.Thread(target=progress.report, args=("Building: Step 1/9", False))
@@ -200,7 +196,8 @@ def test_the_task_cleans_up_a_lost_grade_reports_progress_and_says_why_it_failed
     monkeypatch.setattr(workers, "grade_parcel", fake_grade_parcel)
     with pytest.raises(RuntimeError, match="w1@host-a: ValueError: value too long"):
         workers._grade_task(task, {})
-    assert FakeEngine.removed == ["3f2a9c1e77d0"]  # what a lost grade of this task left went first
+    # What a lost grade of this task left went first.
+    assert [(e.session, e.removals, e.left) for e in engines.made] == [("3f2a9c1e77d0", 1, NOTHING)]
     assert Path(scratch[0]).parent == left and not left.exists()  # and its folder, with this run's, after it
     assert [(u[0], u[1], u[2]["checks"]) for u in task.updates] == [
         (task.request.id, "PROGRESS", 0),
