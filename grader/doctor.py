@@ -8,10 +8,10 @@ import subprocess
 from dataclasses import dataclass
 
 from grader import base_images
-from grader.checks.gpu import gpu_runtime
 from grader.engine import connect
 from grader.engine_facts import EngineReport, engine_report
 from grader.errors import EngineUnavailable
+from grader.gpu_runtime import gpu_runtime
 from grader.spec import REPO_ROOT
 
 MIN_FREE_GB = 10

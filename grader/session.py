@@ -14,7 +14,6 @@ import threading
 import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker.errors
@@ -23,7 +22,8 @@ import requests
 from grader import __version__, build_cache
 from grader.buildkit import BuildResult
 from grader.checks import registry
-from grader.checks.base import ERROR, SKIPPED, Outcome
+from grader.checks.base import ERROR, SKIPPED, Check, Outcome
+from grader.checks.needs import Service
 from grader.compose_file import for_grading, violations
 from grader.dockerfile import syntax_directive, without_syntax_directive
 from grader.engine import ComposeRun, Engine, compose_config, connect
@@ -37,17 +37,11 @@ from grader.stack import Stack
 HEALTHCHECK_INTERVAL_NS = 1_000_000_000  # the grader polls health every second instead of the image's interval
 
 
-@dataclass
-class Service:
-    """A started service container and how its start went."""
-
-    container: object
-    base_url: str | None
-    ready: Waited
-
-
 class GradingContext:
-    """What checks of one submission share: the submission, its spec, the engine, and lazily built state."""
+    """What checks of one submission share: the submission, its spec, the engine, and lazily built state.
+
+    It is the CheckContext (grader/checks/needs.py) that every check is written against.
+    """
 
     def __init__(self, submission: Path, spec: LabSpec, engine: Engine, progress: Progress, checks=()):
         self.submission = submission
@@ -85,6 +79,10 @@ class GradingContext:
                 for check in self.checks:
                     check.after_build(self)
         return self._build
+
+    def side_build(self, context: Path, tag_suffix: str, stop_when=None) -> BuildResult:
+        """A check's own build of `context` (a copy), silently: it may run in the background, beside the progress."""
+        return self.build_from(context, tag_suffix, None, stop_when)
 
     def build_from(self, context: Path, tag_suffix: str, title: str | None, stop_when=None) -> BuildResult:
         """Build `context`; with no title, silently (a background build must not draw over the progress)."""
@@ -283,7 +281,7 @@ def frontend_available(engine: Engine, image: str) -> bool:
     return _FRONTENDS[image]
 
 
-def run_check(check, ctx: GradingContext, failures: int | None = None) -> TestResult:
+def run_check(check: Check, ctx: GradingContext, failures: int | None = None) -> TestResult:
     """Run one check; whatever goes wrong becomes its result, never a crash of the whole grade.
 
     `failures`: how often this learner failed the check before (picks the tier of a tiered hint)."""

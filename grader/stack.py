@@ -81,5 +81,5 @@ class Stack:
         ids = []
         for service in self.grading.built:
             for c in self.containers(service)[:1]:
-                ids.append(c.attrs["Image"])
+                ids.append(self.engine.view(c).image_id)
         return ids

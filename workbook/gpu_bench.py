@@ -417,7 +417,7 @@ def why_no_cuda(torch) -> str | None:
 
 def engine_gpu(info: dict) -> tuple[bool, str]:
     """(whether the engine can hand a GPU to a container, why not), from `docker info` as JSON."""
-    from grader.checks.gpu import GPU_RUNTIME, gpu_runtime
+    from grader.gpu_runtime import GPU_RUNTIME, gpu_runtime
 
     has_runtime, runtimes = gpu_runtime(info)
     if has_runtime:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 from grader.errors import SpecError
 
 if TYPE_CHECKING:
-    from grader.session import GradingContext
+    from grader.checks.needs import CheckContext
     from grader.spec import CheckSpec
 
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
@@ -49,6 +49,10 @@ class Check:
     Subclasses set `name` (the key a spec uses), `category`, `title`, `hint`, and implement `run`.
     `run` asks the context for what it needs (`ctx.image()`, `ctx.service()`); when that is not
     available the context raises PrerequisiteFailed and the check is reported as skipped.
+
+    A check's params are generic settings with defaults (`default_params`: timeouts, thresholds) and
+    facts of the lab it grades (`required_params`: a request body, a service's name), which only the
+    lab's lab.yaml can give: the grader holds no lab's facts.
     """
 
     name: ClassVar[str]
@@ -56,13 +60,20 @@ class Check:
     title: ClassVar[str]
     hint: ClassVar[str]
     default_params: ClassVar[dict] = {}
+    required_params: ClassVar[dict[str, str]] = {}  # param -> what it is, for the message when a lab lacks it
 
     def __init__(self, spec: CheckSpec):
         self.spec = spec
-        unknown = set(spec.params) - set(self.default_params)
+        known = set(self.default_params) | set(self.required_params)
+        unknown = set(spec.params) - known
         if unknown:
+            raise SpecError(f"check {self.name}: unknown param(s) {sorted(unknown)}; known: {sorted(known)}")
+        missing = [key for key in self.required_params if key not in spec.params]
+        if missing:
             raise SpecError(
-                f"check {self.name}: unknown param(s) {sorted(unknown)}; known: {sorted(self.default_params)}"
+                f"check {self.name}: lab.yaml must give the param(s) "
+                + "; ".join(f"{key!r} ({self.required_params[key]})" for key in missing),
+                hint=f"add them under `params:` of the {self.name} entry in the lab's checks",
             )
         self.params = {**self.default_params, **spec.params}
 
@@ -93,13 +104,13 @@ class Check:
         tier = len(tiers) - 1 if failures is None else min(failures, len(tiers) - 1)
         return f"(hint {tier + 1} of {len(tiers)}) {tiers[tier]}"
 
-    def after_build(self, ctx: GradingContext) -> None:
+    def after_build(self, ctx: CheckContext) -> None:
         """Called once the image has built: a check may start slow work in the background here."""
 
-    def before_stack(self, ctx: GradingContext, folder: Path) -> None:
+    def before_stack(self, ctx: CheckContext, folder: Path) -> None:
         """Called before a Compose stack starts from `folder` (a copy): a check may change a file there."""
 
-    def run(self, ctx: GradingContext) -> Outcome:
+    def run(self, ctx: CheckContext) -> Outcome:
         raise NotImplementedError
 
 

@@ -1,5 +1,6 @@
-"""The pure parts of grader/checks/api.py: the build-tool probe and its output, the size verdict, the
-OpenAPI document's problems, FastAPI's validation-error shape, and dev flags in process command lines."""
+"""The pure parts of the web-API lab's checks (grader/checks/on_image_files.py, on_image.py, on_api.py,
+on_service.py): the build-tool probe and its output, the size verdict, the OpenAPI document's problems,
+FastAPI's validation-error shape, and dev flags in process command lines (grader/processes.py)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,13 @@ import sys
 
 import pytest
 
-from grader.checks.api import (
-    PROBE_DONE,
-    PROBE_PY,
-    PROBE_SH,
-    command_lines,
-    dev_flags,
-    found_tools,
-    openapi_problems,
-    probe_commands,
-    size_ratio_outcome,
-    validation_error_problem,
-)
 from grader.checks.base import registry
+from grader.checks.on_api import openapi_problems, validation_error_problem
+from grader.checks.on_image import size_ratio_outcome
+from grader.checks.on_image_files import PROBE_DONE, PROBE_PY, PROBE_SH, found_tools, probe_commands
+from grader.checks.on_service import dev_flags
 from grader.errors import SpecError
+from grader.processes import command_lines
 from grader.spec import CheckSpec
 
 # --- the build-tool probe ------------------------------------------------------------------------

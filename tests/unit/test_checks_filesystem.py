@@ -1,5 +1,6 @@
-"""The pure parts of grader/checks/filesystem.py: context sizes with planted paths, and finding forbidden
-paths in an image's file listing (fed from in-memory tar archives shaped like the engine's)."""
+"""Context sizes with planted paths (grader/checks/on_build_context.py), and finding forbidden paths in an
+image's file listing (on_image_files.py, grader/image_files.py), fed from in-memory tar archives shaped like
+the engine's."""
 
 from __future__ import annotations
 
@@ -10,19 +11,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from grader.checks import filesystem
+from grader.checks import on_build_context, on_image_files
 from grader.checks.base import FAILED, PASSED
-from grader.checks.context import PLANTED_FILE, group_by_entry, plant, planted_context
-from grader.checks.filesystem import (
+from grader.checks.on_build_context import (
+    PLANTED_FILE,
     BuildContextSizeBudget,
-    Entry,
-    Fingerprints,
-    ForbiddenPathsAbsentFromImage,
-    human_size,
-    scan,
-    tar_entries,
+    group_by_entry,
+    plant,
+    planted_context,
 )
+from grader.checks.on_image_files import Fingerprints, ForbiddenPathsAbsentFromImage, scan
 from grader.errors import SpecError
+from grader.image_files import Entry, tar_entries
+from grader.sizes import human_size
 from grader.spec import REPO_ROOT, CheckSpec
 from grader.streams import ChunkReader
 
@@ -131,7 +132,7 @@ def test_unlisted_paths_get_the_default_size(ctx, submission):
     (submission / ".dockerignore").write_text("data\nnotebooks\n.git\n")
     outcome = size_check({"max_kb": 1024}).run(ctx)
     assert outcome.status == FAILED
-    assert f".venv/ {human_size(filesystem.DEFAULT_PLANT_KB * 1024)}" in outcome.message
+    assert f".venv/ {human_size(on_build_context.DEFAULT_PLANT_KB * 1024)}" in outcome.message
 
 
 def test_the_submission_itself_is_not_touched(ctx, submission):
@@ -268,7 +269,7 @@ def image_ctx(ctx, monkeypatch):
         asked.append(root)
         return entries_of(ctx.files, root)
 
-    monkeypatch.setattr(filesystem, "image_entries", fake_entries)
+    monkeypatch.setattr(on_image_files, "image_entries", fake_entries)
     ctx.asked = asked
     return ctx
 

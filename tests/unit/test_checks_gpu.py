@@ -1,6 +1,7 @@
-"""The pure parts of grader/checks/gpu.py: the engine's runtimes, the size sentence, a health answer's
-device report, the torch probe's report, and what a GPU Dockerfile and Compose file say, all without
-an engine (the Compose config is recorded `docker compose config --format json` output)."""
+"""The pure parts of the GPU checks (grader/checks/on_gpu.py, grader/gpu_variant.py, grader/gpu_runtime.py):
+the engine's runtimes, the size sentence, a health answer's device report, the torch probe's report, and what
+a GPU Dockerfile and Compose file say, all without an engine (the Compose config is recorded
+`docker compose config --format json` output)."""
 
 from __future__ import annotations
 
@@ -11,24 +12,23 @@ import sys
 import pytest
 
 from grader.checks.base import registry
-from grader.checks.gpu import (
+from grader.checks.on_gpu import no_gpu_message, size_comparison
+from grader.dockerfile import dockerfile_instructions, final_base_image
+from grader.errors import SpecError
+from grader.gpu_runtime import gpu_runtime
+from grader.gpu_variant import (
     TORCH_PROBE,
     compose_gpu_problems,
     cpu_only_problems,
     cuda_base_problem,
     device_problems,
     forbidden_distributions,
-    gpu_runtime,
-    no_gpu_message,
     probe_report,
     requirement_lines,
-    size_comparison,
     split_image,
     torch_build_problems,
     torch_installs,
 )
-from grader.dockerfile import dockerfile_instructions, final_base_image
-from grader.errors import SpecError
 from grader.spec import REPO_ROOT, CheckSpec
 
 LAB = REPO_ROOT / "solutions" / "07-pytorch-service"
@@ -292,9 +292,15 @@ def test_a_compose_file_without_services_is_a_problem():
 
 
 def test_the_checks_are_registered_and_reject_unknown_params():
-    for name in ("CpuOnlyTorch", "HealthReportsDevice", "GpuVariantLint", "GpuImageRuns"):
-        registry.get(name)(CheckSpec(name))
+    gpu_files = {"dockerfile": "Dockerfile.gpu", "compose_file": "compose.gpu.yaml"}
+    for name, params in [
+        ("CpuOnlyTorch", {}),
+        ("HealthReportsDevice", {}),
+        ("GpuVariantLint", gpu_files),
+        ("GpuImageRuns", {"dockerfile": "Dockerfile.gpu"}),
+    ]:
+        registry.get(name)(CheckSpec(name, params=params))
     with pytest.raises(SpecError):
-        registry.get("GpuVariantLint")(CheckSpec("GpuVariantLint", params={"failure_threshold": "loud"}))
+        registry.get("GpuVariantLint")(CheckSpec("GpuVariantLint", params={**gpu_files, "failure_threshold": "loud"}))
     with pytest.raises(SpecError):
         registry.get("CpuOnlyTorch")(CheckSpec("CpuOnlyTorch", params={"cuda": False}))

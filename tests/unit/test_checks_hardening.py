@@ -6,7 +6,10 @@ import re
 
 import pytest
 
-from grader.checks.hardening import find_secrets, is_numeric_user, redact, servers_running, unpinned_requirements
+from grader.checks.on_dockerfile import unpinned_requirements
+from grader.checks.on_image import is_numeric_user
+from grader.checks.on_image_files import find_secrets, redact
+from grader.checks.on_service import servers_running
 
 
 @pytest.mark.parametrize(

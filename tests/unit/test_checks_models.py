@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from grader.checks.models import (
+from grader.checks.on_image_files import model_files
+from grader.checks.on_mounted_model import (
     BadModelFailsFast,
     HealthReportsModelVersion,
     MountedModelIsUsed,
     dig,
-    model_files,
     sha256_of,
 )
 from grader.errors import SpecError
@@ -38,15 +38,25 @@ def spec(check, **params):
     return CheckSpec(check=check, points=1, params=params)
 
 
+MOUNTED = {"variable": "MODEL_PATH", "mount_at": "/models/model.joblib"}
+
+
 def test_model_checks_need_two_models_and_one_answer_each():
     with pytest.raises(SpecError, match="two"):
-        MountedModelIsUsed(spec("MountedModelIsUsed", models=["a.joblib"]))
+        MountedModelIsUsed(spec("MountedModelIsUsed", **MOUNTED, models=["a.joblib"], probe={"expect": ["x"]}))
     with pytest.raises(SpecError, match="one answer per model"):
-        MountedModelIsUsed(spec("MountedModelIsUsed", models=["a", "b"], probe={"expect": ["x"]}))
+        MountedModelIsUsed(spec("MountedModelIsUsed", **MOUNTED, models=["a", "b"], probe={"expect": ["x"]}))
     with pytest.raises(SpecError, match="one version per model"):
-        HealthReportsModelVersion(spec("HealthReportsModelVersion", models=["a", "b"], versions=["1"]))
+        HealthReportsModelVersion(
+            spec("HealthReportsModelVersion", **MOUNTED, models=["a", "b"], field="model.version", versions=["1"])
+        )
     with pytest.raises(SpecError, match="unknown"):
         BadModelFailsFast(spec("BadModelFailsFast", wait_s=3))
+
+
+def test_model_checks_take_the_mount_point_from_the_lab():
+    with pytest.raises(SpecError, match="'mount_at' \\(where the model file is mounted"):
+        BadModelFailsFast(spec("BadModelFailsFast", missing_path="/models/missing.joblib"))
 
 
 def test_lab05_ships_two_different_small_models():

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from grader.checks.base import FAILED, PASSED
-from grader.checks.context import PLANTED_FILE, BuildContextExcludes, dockerignore_patterns
+from grader.checks.on_build_context import PLANTED_FILE, BuildContextExcludes, dockerignore_patterns
 from grader.spec import REPO_ROOT, CheckSpec
 
 LAB01 = REPO_ROOT / "solutions" / "01-first-model-container"

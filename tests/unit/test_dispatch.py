@@ -1,8 +1,8 @@
 """Sending a class to grading workers, with a stand-in for Celery: no broker, no engine.
 
-The stand-in app "runs" each task at once with the real `grade_parcel` (grade() stubbed), and the result
-store replays a script of states per task, so that the loop's handling of progress, answers, failures,
-refusals and Ctrl-C is proven without a broker.
+The stand-in app "runs" each task at once with the real `grade_parcel` (given a stand-in grade and
+engines), and the result store replays a script of states per task, so that the loop's handling of
+progress, answers, failures, refusals and Ctrl-C is proven without a broker.
 """
 
 from __future__ import annotations
@@ -12,14 +12,17 @@ import os
 from types import SimpleNamespace
 
 import pytest
+from made_engines import NOTHING, Engines
 from made_results import make_result
 
-from grader.batch import dispatch, runner
+from grader.batch import dispatch
 from grader.batch.roster import Submission
 from grader.batch.runner import Display
 from grader.batch.workers import grade_parcel
 
-NOTHING = {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
+
+def passing_grade(folder, spec, *, learner, **kwargs):
+    return make_result(spec, learner=learner)
 
 
 class FakeApp:
@@ -49,7 +52,7 @@ class FakeApp:
         ]
         extra = self.script.get(payload["learner"])
         if extra is None:
-            answer = grade_parcel(payload, self.book, client=object(), worker=worker)
+            answer = grade_parcel(payload, self.book, grade=passing_grade, engine_factory=Engines(), worker=worker)
             states.append(("SUCCESS", answer))
         else:
             states += extra
@@ -93,9 +96,7 @@ class Seen(Display):
 
 
 @pytest.fixture(autouse=True)
-def no_engine(monkeypatch, spec):
-    monkeypatch.setattr(runner, "grade", lambda folder, spec, *, learner, **kw: make_result(spec, learner=learner))
-    monkeypatch.setattr(runner, "_tidy", lambda engine: dict(NOTHING))
+def no_broker(monkeypatch):
     monkeypatch.setattr(dispatch, "AsyncResult", FakeResult)
     monkeypatch.setattr(dispatch, "POLL_S", 0)
 

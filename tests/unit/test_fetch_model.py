@@ -66,8 +66,9 @@ def test_downloads_checks_saves_and_hands_over_to_the_command(served, tmp_path, 
     target = tmp_path / "model.joblib"
     digest = hashlib.sha256(MODEL).hexdigest()
 
-    fetch_model.main(["gunicorn", "--bind", "0.0.0.0:5000", "app:app"],
-                     environment(f"{base}/v1.joblib", target, digest))
+    fetch_model.main(
+        ["gunicorn", "--bind", "0.0.0.0:5000", "app:app"], environment(f"{base}/v1.joblib", target, digest)
+    )
 
     assert target.read_bytes() == MODEL
     assert executed == [["gunicorn", "gunicorn", "--bind", "0.0.0.0:5000", "app:app"]], "execvp(file, argv)"
@@ -146,8 +147,13 @@ def test_as_an_entrypoint_the_command_takes_over_the_process(served, tmp_path):
     target = tmp_path / "model.joblib"
     env = {**os.environ, **environment(f"{base}/v1.joblib", target, hashlib.sha256(MODEL).hexdigest())}
     command = [sys.executable, "-c", "import os; print('the command runs as PID', os.getpid())"]
-    wrapper = subprocess.Popen([sys.executable, fetch_model.__file__, *command], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wrapper = subprocess.Popen(
+        [sys.executable, fetch_model.__file__, *command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     out, _ = wrapper.communicate(timeout=60)
     assert wrapper.returncode == 0, out
     assert out.splitlines()[0].startswith(f"fetch_model: {len(MODEL)} bytes from {base}/v1.joblib")
@@ -159,7 +165,8 @@ def test_as_an_entrypoint_a_failure_exits_non_zero_with_the_reason(served, tmp_p
     folder, base = served
     (folder / "v1.joblib").write_bytes(MODEL)
     env = {**os.environ, **environment(f"{base}/v1.joblib", tmp_path / "model.joblib", "0" * 64)}
-    done = subprocess.run([sys.executable, fetch_model.__file__, "true"], env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, fetch_model.__file__, "true"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 1 and "expected " + "0" * 64 in done.stderr
     assert not (tmp_path / "model.joblib").exists()

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from grader.checks.base import FAILED, PASSED
-from grader.checks.lint import DockerfileLint, hadolint_path
+from grader.checks.on_dockerfile import DockerfileLint
+from grader.hadolint import hadolint_path
 from grader.spec import REPO_ROOT, CheckSpec
 
 LAB01 = REPO_ROOT / "solutions" / "01-first-model-container"
@@ -193,11 +194,10 @@ def test_a_real_parse_error_still_fails_beside_a_heredoc(ctx):
 
 
 def test_the_gpu_variant_lint_reads_heredocs_the_same_way(ctx):
-    from grader.batch import lab_spec
-    from grader.checks.gpu import GpuVariantLint
+    from grader.checks.on_gpu import GpuVariantLint
 
-    ctx.spec = lab_spec("07")
     (ctx.submission / "Dockerfile.gpu").write_text(HEREDOC_THEN_CMD)
     problems, evidence, hints, good = [], [], [], []
-    GpuVariantLint(CheckSpec("GpuVariantLint")).lint(ctx, "Dockerfile.gpu", problems, evidence, hints, good)
+    check = GpuVariantLint(CheckSpec("GpuVariantLint", params={"dockerfile": "x", "compose_file": "y"}))
+    check.lint(ctx, "Dockerfile.gpu", problems, evidence, hints, good)
     assert problems == [] and good == ["hadolint: no hadolint findings at level 'warning' or above"]

@@ -56,6 +56,42 @@ def test_params_override_defaults_and_keep_the_rest():
     assert check.params == {"failure_threshold": "error", "ignore": []}
 
 
+class NeedsALabFact(Check):
+    """A check with a lab fact it cannot know itself (not registered: a fixture of the tests below)."""
+
+    name = "NeedsALabFact"
+    category = "http"
+    title = "Answers the lab's request"
+    hint = ""
+    default_params = {"timeout_s": 10}
+    required_params = {"body": "the JSON body of the lab's request", "header": "the answer's header to read"}
+
+
+def test_a_missing_required_param_names_the_check_the_key_and_what_it_is():
+    with pytest.raises(SpecError) as err:
+        NeedsALabFact(CheckSpec("NeedsALabFact", params={"header": "X-Cache"}))
+    assert str(err.value).splitlines()[0] == (
+        "check NeedsALabFact: lab.yaml must give the param(s) 'body' (the JSON body of the lab's request)"
+    )
+    assert "params:" in err.value.hint
+
+
+def test_required_params_are_known_params_and_defaults_still_apply():
+    check = NeedsALabFact(CheckSpec("NeedsALabFact", params={"body": {}, "header": "X-Cache"}))
+    assert check.params == {"timeout_s": 10, "body": {}, "header": "X-Cache"}
+    with pytest.raises(SpecError, match="unknown param"):
+        NeedsALabFact(CheckSpec("NeedsALabFact", params={"body": {}, "header": "X", "headr": "X"}))
+
+
+SHIPPED_SPECS = sorted(REPO_ROOT.glob("labs/*/lab.yaml")) + sorted(REPO_ROOT.glob("solutions/*/lab.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED_SPECS, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_every_shipped_lab_gives_every_check_its_required_params(path):
+    for selected in load_spec(path).checks:
+        registry.get(selected.check)(selected)  # a SpecError names the check and the missing param
+
+
 def test_spec_hint_overrides_the_default_hint():
     cls = registry.get("PortExposed")
     assert cls(CheckSpec("PortExposed")).learner_hint == cls.hint

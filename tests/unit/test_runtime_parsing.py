@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grader.checks.runtime import diagnose_not_listening, listening_sockets
+from grader.checks.on_service import diagnose_not_listening, listening_sockets
 
 HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 HEADER6 = (

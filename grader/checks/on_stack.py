@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
 import requests
 
 from grader.checks.base import Check, Outcome, register
+from grader.checks.needs import CheckContext
 from grader.errors import PrerequisiteFailed
 
 TIMEOUT_S = 5
@@ -24,7 +24,7 @@ def _get(url: str) -> requests.Response:
     return requests.get(url, timeout=TIMEOUT_S)
 
 
-def _entry(ctx) -> str:
+def _entry(ctx: CheckContext) -> str:
     url = ctx.stack().entry_url()
     if not url:
         raise PrerequisiteFailed(
@@ -32,12 +32,6 @@ def _entry(ctx) -> str:
             f"{ctx.spec.compose.entry_port} (see the published-ports check)"
         )
     return url
-
-
-def _unix_time(docker_time: str) -> float:
-    """Docker's RFC 3339 time with nanoseconds, as a Unix time."""
-    head, _, frac = docker_time.rstrip("Z").partition(".")
-    return datetime.fromisoformat(head + "+00:00").timestamp() + float(f"0.{frac or 0}")
 
 
 @register
@@ -51,7 +45,7 @@ class StackBecomesHealthy(Check):
     )
     default_params = {"require_healthcheck": []}
 
-    def run(self, ctx):
+    def run(self, ctx: CheckContext) -> Outcome:
         stack, started = ctx.start_stack()
         if not started.ok:
             what = "building the images" if "build_s" in ctx.timings and "ready_s" not in ctx.timings else "starting"
@@ -69,9 +63,9 @@ class StackBecomesHealthy(Check):
             )
         missing = []
         for service in self.params["require_healthcheck"]:
-            containers = [c for c in stack.containers(service) if c.status == "running"]
-            health = [(c.attrs["State"].get("Health") or {}).get("Status") for c in containers]
-            if not containers or any(h != "healthy" for h in health):
+            running = [v for v in map(ctx.engine.view, stack.containers(service)) if v.status == "running"]
+            health = [v.health for v in running]
+            if not running or any(h != "healthy" for h in health):
                 missing.append(f"{service} ({', '.join(str(h or 'no healthcheck') for h in health) or 'not running'})")
         if missing:
             return Outcome.failed(
@@ -93,18 +87,21 @@ class StartsAfterDependencyHealthy(Check):
         "`depends_on: [cache]` waits only for the cache's container to START, not for Redis to answer. "
         "Write `depends_on: {cache: {condition: service_healthy}}` (the cache needs a healthcheck)."
     )
-    default_params = {"service": "api", "dependency": "cache"}
+    required_params = {
+        "service": "the service that must wait, e.g. api",
+        "dependency": "the service it depends on, which must be healthy first, e.g. cache",
+    }
 
-    def run(self, ctx):
+    def run(self, ctx: CheckContext) -> Outcome:
         stack = ctx.stack()
         service, dependency = self.params["service"], self.params["dependency"]
         first = stack.containers(service)[:1]
         deps = stack.containers(dependency)[:1]
         if not first or not deps:
             return Outcome.failed(f"the stack has no {service!r} or no {dependency!r} service")
-        started = _unix_time(first[0].attrs["State"]["StartedAt"])
+        started = ctx.engine.view(first[0]).started or 0.0  # a container of a running stack has started
         events = ctx.engine.events(
-            since=_unix_time(deps[0].attrs["Created"]) - 1,
+            since=ctx.engine.view(deps[0]).created - 1,
             filters={"container": deps[0].id, "event": "health_status"},
         )
         healthy = [e["timeNano"] / 1e9 for e in events if e.get("Action") == "health_status: healthy"]
@@ -131,18 +128,17 @@ class InternalServiceIsolated(Check):
         "Remove the `ports:` of these services, and attach them only to a network declared with "
         "`internal: true`: the services that need them join that network too; nothing else can reach them."
     )
-    default_params = {"services": ["cache"]}
+    required_params = {"services": "the services nothing outside the stack may reach, e.g. [cache]"}
 
-    def run(self, ctx):
+    def run(self, ctx: CheckContext) -> Outcome:
         stack = ctx.stack()
         problems, seen = [], []
         for service in self.params["services"]:
-            for c in stack.containers(service):
-                published = sorted(p for p, b in (c.attrs["NetworkSettings"]["Ports"] or {}).items() if b)
-                if published:
-                    problems.append(f"{service} publishes {', '.join(published)} on the host")
-                for net_name, net in (c.attrs["NetworkSettings"]["Networks"] or {}).items():
-                    internal = ctx.engine.network(net["NetworkID"]).get("Internal", False)
+            for view in map(ctx.engine.view, stack.containers(service)):
+                if view.published_ports:
+                    problems.append(f"{service} publishes {', '.join(view.published_ports)} on the host")
+                for net_name in view.networks:
+                    internal = ctx.engine.network(net_name).get("Internal", False)
                     seen.append(f"{service} on {net_name} ({'internal' if internal else 'NOT internal'})")
                     if not internal:
                         problems.append(f"{service} is on network {net_name!r}, which is not internal")
@@ -161,12 +157,12 @@ class OnlyEntryPublished(Check):
         "interface of the host, so anyone on your network reaches the service."
     )
 
-    def run(self, ctx):
+    def run(self, ctx: CheckContext) -> Outcome:
         stack = ctx.stack()
         entry = ctx.spec.compose.entry_service
         running = {}
         for c in stack.containers():
-            ports = sorted(p for p, b in (c.attrs["NetworkSettings"]["Ports"] or {}).items() if b)
+            ports = ctx.engine.view(c).published_ports
             if ports:
                 running.setdefault(c.labels.get("com.docker.compose.service", "?"), set()).update(ports)
         problems = [f"{svc} publishes {', '.join(sorted(p))}" for svc, p in sorted(running.items()) if svc != entry]
@@ -192,17 +188,17 @@ class ConfigFromEnvFile(Check):
         "Load the settings with `env_file: .env` (or ${VAR} from .env) and write no ENV for them in the "
         "Dockerfile: the same image must run everywhere, configured when it starts."
     )
-    default_params = {
-        "env_file": ".env",
-        "variable": "CACHE_TTL_S",
-        "value": "4242",
-        "service": "api",
-        "report": {"path": "/health", "field": "cache_ttl_s"},
+    default_params = {"env_file": ".env"}
+    required_params = {
+        "variable": "the setting the grader changes in the env file, e.g. CACHE_TTL_S",
+        "value": "the value it sets there (a string), one the lab's files never use",
+        "service": "the service that must receive it, e.g. api",
+        "report": "where the stack's entry reports the setting: {path, field} of a JSON answer",
     }
 
     found_in_file = False  # set by before_stack, which runs before the stack starts
 
-    def before_stack(self, ctx, folder: Path) -> None:
+    def before_stack(self, ctx: CheckContext, folder: Path) -> None:
         # The grader changes one setting in ITS copy of the env file: the stack must pick the new value up.
         env = folder / self.params["env_file"]
         variable, value = self.params["variable"], self.params["value"]
@@ -216,13 +212,13 @@ class ConfigFromEnvFile(Check):
                 self.found_in_file = True
         env.write_text("\n".join(lines) + "\n")
 
-    def run(self, ctx):
+    def run(self, ctx: CheckContext) -> Outcome:
         stack = ctx.stack()
         variable, value, env_file = self.params["variable"], self.params["value"], self.params["env_file"]
         if not self.found_in_file:
             return Outcome.failed(f"{env_file} does not set {variable}", hint=f"Add {variable}=... to {env_file}.")
         container = stack.container(self.params["service"])
-        image_env = ctx.engine.inspect_image(container.attrs["Image"])["Config"].get("Env") or []
+        image_env = ctx.engine.inspect_image(ctx.engine.view(container).image_id)["Config"].get("Env") or []
         baked = [e for e in image_env if e.split("=", 1)[0] == variable]
         if baked:
             return Outcome.failed(
@@ -244,22 +240,22 @@ class ConfigFromEnvFile(Check):
 class _CacheProbe(Check):
     """Shared by the checks that send one request twice and look for the cache's answer."""
 
-    default_params = {
-        "path": "/predict",
-        "body": {"features": [5.1, 3.5, 1.4, 0.2]},
-        "header": "X-Cache",
-        "hit": "HIT",
-        "miss": "MISS",
-        "cache_service": "cache",
-        "count_keys": ["redis-cli", "dbsize"],
+    required_params = {
+        "path": "the path POSTed through the stack's entry, e.g. /predict",
+        "body": "the JSON body of that request",
+        "header": "the answer's header that tells a cached answer, e.g. X-Cache",
+        "hit": "that header's value for an answer from the cache, e.g. HIT",
+        "miss": "its value for an answer that was not cached, e.g. MISS",
+        "cache_service": "the cache's service, e.g. cache",
+        "count_keys": "the command, run in the cache's container, that prints how many keys it holds",
     }
 
-    def ask(self, ctx) -> str:
+    def ask(self, ctx: CheckContext) -> str:
         answer = requests.post(_entry(ctx) + self.params["path"], json=self.params["body"], timeout=TIMEOUT_S)
         answer.raise_for_status()
         return answer.headers.get(self.params["header"], "")
 
-    def keys(self, ctx) -> int:
+    def keys(self, ctx: CheckContext) -> int:
         code, out = ctx.stack().exec(self.params["cache_service"], self.params["count_keys"])
         return int(out.strip()) if code == 0 and out.strip().isdigit() else -1
 
@@ -273,7 +269,7 @@ class ResponsesCached(_CacheProbe):
         "The API must store each answer in Redis and answer a repeat from there (the lab's app does: check REDIS_URL)."
     )
 
-    def run(self, ctx):
+    def run(self, ctx: CheckContext) -> Outcome:
         first, second = self.ask(ctx), self.ask(ctx)
         keys = self.keys(ctx)
         header, hit, miss = self.params["header"], self.params["hit"], self.params["miss"]
@@ -298,7 +294,7 @@ class DataSurvivesRestart(_CacheProbe):
         "in the service and `cache-data: {}` under the top-level `volumes:`. A container's own files die with it."
     )
 
-    def run(self, ctx):
+    def run(self, ctx: CheckContext) -> Outcome:
         stack = ctx.stack()
         hit, miss = self.params["hit"], self.params["miss"]
         self.ask(ctx)  # make sure the answer is cached
@@ -329,9 +325,14 @@ class RequestsSpreadAcrossReplicas(Check):
         "nginx resolves a name written in proxy_pass once, at start-up, so replicas added later get nothing. "
         "Add `resolver 127.0.0.11 valid=2s;` and proxy_pass to a variable (set $api http://api:8000;)."
     )
-    default_params = {"service": "api", "replicas": 3, "path": "/health", "header": "X-Served-By", "within_s": 20}
+    default_params = {"replicas": 3, "within_s": 20}
+    required_params = {
+        "service": "the service scaled out, e.g. api",
+        "path": "the path asked through the stack's entry, e.g. /health",
+        "header": "the answer's header naming the replica that served it, e.g. X-Served-By",
+    }
 
-    def run(self, ctx):
+    def run(self, ctx: CheckContext) -> Outcome:
         stack = ctx.stack()
         service, replicas = self.params["service"], self.params["replicas"]
         scaled = stack.up("--scale", f"{service}={replicas}")
@@ -341,7 +342,7 @@ class RequestsSpreadAcrossReplicas(Check):
                 evidence=scaled.tail(15),
                 hint="A fixed `container_name:` or host port on the service stops it from scaling: remove them.",
             )
-        running = [c for c in stack.containers(service) if c.status == "running"]
+        running = [v for v in map(ctx.engine.view, stack.containers(service)) if v.status == "running"]
         if len(running) < replicas:
             return Outcome.failed(
                 f"{len(running)} of {replicas} {service} replicas are running", evidence=stack.status()
@@ -370,7 +371,7 @@ class DownLeavesNothing(Check):
         "volume. Let Compose create (and so remove) everything the stack uses."
     )
 
-    def run(self, ctx):
+    def run(self, ctx: CheckContext) -> Outcome:
         stack = ctx.stack()
         down = stack.down()
         after_down = ctx.engine.project_objects(stack.project)

@@ -1,4 +1,13 @@
-"""What the build context sends to the engine, decided by the same .dockerignore rules the engine uses."""
+"""What reaches the engine: the build context, decided by the same .dockerignore rules the engine uses.
+
+Both checks are driven by the lab's `forbidden_paths` (data, notebooks, .venv, .git...), planted in a copy
+of the submission first: a learner's machine has a data set, a virtualenv and a Git history, even when the
+folder handed in does not.
+
+- `BuildContextExcludes`: none of the forbidden paths would be sent.
+- `BuildContextSizeBudget`: the context the engine would receive (computed with the Docker SDK's
+  `exclude_paths`), with every forbidden path holding a planted file of a realistic size, is within budget.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +17,13 @@ from pathlib import Path, PurePosixPath
 from docker.utils.build import exclude_paths
 
 from grader.checks.base import Check, Outcome, register
+from grader.checks.needs import CheckContext
+from grader.errors import SpecError
+from grader.sizes import KIB, human_size
 
 PLANTED_FILE = "planted-by-grader.bin"
 PLANTED_BYTES = 1024  # enough to tell the rules what a learner's machine has there
+DEFAULT_PLANT_KB = 4096  # a forbidden path the lab gives no size for stands for 4 MiB
 
 
 def dockerignore_patterns(folder) -> list[str]:
@@ -72,7 +85,7 @@ def plant(folder: Path, rel: str, n_bytes: int) -> int:
     return n_bytes
 
 
-def planted_context(ctx, name: str, plant_bytes: dict[str, int]) -> ContextView:
+def planted_context(ctx: CheckContext, name: str, plant_bytes: dict[str, int]) -> ContextView:
     """A copy of the submission with `plant_bytes` planted, and what the engine would receive from it.
 
     Uses the same rules as the engine: the copy's .dockerignore read by the Docker SDK, which always
@@ -95,7 +108,7 @@ class BuildContextExcludes(Check):
         "e.g. 'data/'), so they are never sent to the engine or copied into the image."
     )
 
-    def run(self, ctx) -> Outcome:
+    def run(self, ctx: CheckContext) -> Outcome:
         forbidden = ctx.spec.forbidden_paths
         if not forbidden:
             return Outcome.passed("the lab forbids no paths")
@@ -110,3 +123,51 @@ class BuildContextExcludes(Check):
                 evidence=f".dockerignore patterns: {view.patterns or 'none (no .dockerignore)'}",
             )
         return Outcome.passed(f"none of {', '.join(forbidden)} is sent; the context is {size_kb:.0f} KiB")
+
+
+@register
+class BuildContextSizeBudget(Check):
+    name = "BuildContextSizeBudget"
+    category = "build"
+    title = "Build context within its size budget"
+    hint = (
+        "List what the image does not need in .dockerignore, starting with the biggest entries above "
+        "(data/, notebooks/, .venv/, .git/): every build uploads the whole context to the engine before "
+        "the first step runs, even when the cache makes every step instant."
+    )
+    # plant_kb: KiB planted in each forbidden path (the others get DEFAULT_PLANT_KB).
+    default_params = {"max_kb": 1024, "plant_kb": {}}
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        if not isinstance(self.params["plant_kb"], dict):
+            raise SpecError(f"check {self.name}: plant_kb must map forbidden paths to sizes in KiB")
+
+    def run(self, ctx: CheckContext) -> Outcome:
+        forbidden = ctx.spec.forbidden_paths
+        stray = sorted(set(self.params["plant_kb"]) - set(forbidden))
+        if stray:
+            raise SpecError(f"check {self.name}: plant_kb names {stray}, which are not among forbidden_paths")
+        sizes = {rel: int(self.params["plant_kb"].get(rel, DEFAULT_PLANT_KB) * KIB) for rel in forbidden}
+        view = planted_context(ctx, "context-size", sizes)
+        total, budget = view.total_bytes(), self.params["max_kb"] * KIB
+        entries = view.biggest_entries()
+        biggest = ", ".join(f"{entry} {human_size(size)}" for entry, size in entries[:5])
+        planted = ", ".join(f"{rel}/ {human_size(n)}" for rel, n in view.planted.items())
+        evidence = "\n".join(
+            [f"{human_size(size):>10}  {entry}" for entry, size in entries[:15]]
+            + [
+                f"(before measuring, the grader planted a file of a realistic size in each forbidden path: "
+                f"{planted or 'none'})",
+                f".dockerignore patterns: {view.patterns or 'none (no .dockerignore)'}",
+            ]
+        )
+        if total > budget:
+            return Outcome.failed(
+                f"the build context would be {human_size(total)} (budget {human_size(budget)}); biggest: {biggest}",
+                evidence=evidence,
+            )
+        return Outcome.passed(
+            f"the build context is {human_size(total)} (budget {human_size(budget)}); biggest: {biggest or 'nothing'}",
+            evidence=evidence,
+        )

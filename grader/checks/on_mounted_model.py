@@ -1,5 +1,7 @@
-"""Model packaging: the model is not in the image but mounted at run time, the service reports which
-model it serves, and an unusable model stops the container at once.
+"""Checks of containers started with a model mounted (or a broken one, or none): predictions come from the
+mounted model, the service reports which model it serves, and an unusable model stops the container at once.
+
+(That the image holds no model of its own is NoModelInImage's question, in on_image_files.)
 
 Every check here starts its own containers of the image, each with a model file mounted read-only
 (or none), since the lab's main service has no model to serve. The model files are the lab's
@@ -9,10 +11,8 @@ cannot make a check pass by editing them.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
-import posixpath
 import shutil
 import time
 from contextlib import contextmanager
@@ -22,12 +22,12 @@ import docker.errors
 import requests
 
 from grader.checks.base import Check, Outcome, register
-from grader.checks.filesystem import image_entries
-from grader.checks.http import describe, json_or_none
+from grader.checks.needs import CheckContext
 from grader.errors import SpecError
+from grader.http_probe import TIMEOUT_S, describe, json_or_none
 from grader.readiness import wait_until_answers
 
-TIMEOUT_S = 10
+VARIABLE = "the environment variable the app reads its model's path from, e.g. MODEL_PATH"
 GARBAGE = bytes(range(256)) * 8  # not a pickle, not a zip: what a truncated download or a wrong file looks like
 
 
@@ -41,16 +41,11 @@ def dig(data, dotted: str):
     return data
 
 
-def model_files(paths, patterns: list[str]) -> list[str]:
-    """The paths whose file name matches one of `patterns` (fnmatch, e.g. *.joblib)."""
-    return [p for p in paths if any(fnmatch.fnmatch(posixpath.basename(p), pat) for pat in patterns)]
-
-
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def official_models(ctx, names: list[str]) -> list[Path]:
+def official_models(ctx: CheckContext, names: list[str]) -> list[Path]:
     """The lab's own model files named in params (relative to the lab's folder)."""
     paths = [ctx.spec.path / name for name in names]
     missing = [str(p) for p in paths if not p.is_file()]
@@ -60,7 +55,7 @@ def official_models(ctx, names: list[str]) -> list[Path]:
 
 
 # --- containers with a model ----------------------------------------------------------------------
-def staged(ctx, source: Path | None, name: str, data: bytes | None = None) -> Path:
+def staged(ctx: CheckContext, source: Path | None, name: str, data: bytes | None = None) -> Path:
     """A world-readable copy of `source` (or `data`) in the scratch folder, for the container's user."""
     folder = ctx.scratch / "models"
     folder.mkdir(exist_ok=True)
@@ -75,13 +70,13 @@ def staged(ctx, source: Path | None, name: str, data: bytes | None = None) -> Pa
 
 
 @contextmanager
-def model_container(ctx, name: str, model_path: str, host_file: Path | None):
-    """A container of the image with MODEL_PATH=model_path and `host_file` (if any) mounted there read-only.
+def model_container(ctx: CheckContext, name: str, variable: str, model_path: str, host_file: Path | None):
+    """A container of the image with `variable`=model_path and `host_file` (if any) mounted there read-only.
 
     Yields (container, base_url or None); the container and its network are removed afterwards.
     """
     network = ctx.engine.create_network(ctx.spec.limits)
-    extra = {"environment": {"MODEL_PATH": model_path}}
+    extra = {"environment": {variable: model_path}}
     if host_file is not None:
         extra["volumes"] = {str(host_file): {"bind": model_path, "mode": "ro"}}
     container = None
@@ -97,7 +92,7 @@ def model_container(ctx, name: str, model_path: str, host_file: Path | None):
         network.remove()
 
 
-def served(ctx, container, base_url: str | None) -> str | None:
+def served(ctx: CheckContext, container, base_url: str | None) -> str | None:
     """None when the container answers on its ready path in time, else why not."""
     if base_url is None:
         return "the container stopped before its port was published"
@@ -110,20 +105,25 @@ def served(ctx, container, base_url: str | None) -> str | None:
 class MountedModelCheck(Check):
     """Starts one container per official model, the model mounted at `mount_at`, and asks each one."""
 
-    default_params = {"mount_at": "/models/model.joblib", "models": []}
+    required_params = {
+        "variable": VARIABLE,
+        "mount_at": "where the model file is mounted in the container, e.g. /models/model.joblib",
+        "models": "the lab's own model files (at least two, relative to the lab's folder), one container each",
+    }
 
     def __init__(self, spec):
         super().__init__(spec)
         if len(self.params["models"]) < 2:
             raise SpecError(f"check {self.name}: `models` must name at least two different model files")
 
-    def run(self, ctx) -> Outcome:
+    def run(self, ctx: CheckContext) -> Outcome:
         ctx.image()
         lines, ok = [], True
+        variable, mount_at = self.params["variable"], self.params["mount_at"]
         for i, path in enumerate(official_models(ctx, self.params["models"])):
             host_file = staged(ctx, path, f"model-{i}{path.suffix}")
             try:
-                with model_container(ctx, f"model-{i}", self.params["mount_at"], host_file) as (container, base):
+                with model_container(ctx, f"model-{i}", variable, mount_at, host_file) as (container, base):
                     why = served(ctx, container, base)
                     if why:
                         return Outcome.failed(
@@ -137,7 +137,7 @@ class MountedModelCheck(Check):
             lines.append(line)
         return self.verdict(ok, lines)
 
-    def ask(self, ctx, base: str, index: int, path: Path) -> tuple[bool, str]:
+    def ask(self, ctx: CheckContext, base: str, index: int, path: Path) -> tuple[bool, str]:
         raise NotImplementedError
 
     def verdict(self, ok: bool, lines: list[str]) -> Outcome:
@@ -155,9 +155,9 @@ class MountedModelIsUsed(MountedModelCheck):
         '(MODEL_PATH = os.environ.get("MODEL_PATH", "/models/model.joblib")) and do not train or copy a '
         'model into the image: docker run -v "$PWD/models/v2.joblib:/models/model.joblib:ro" must serve v2.'
     )
-    default_params = {
-        **MountedModelCheck.default_params,
-        "probe": {"path": "/predict", "body": {}, "field": "class", "expect": []},
+    required_params = {
+        **MountedModelCheck.required_params,
+        "probe": "the request asked of each container: {path, body, field (dotted), expect: one answer per model}",
     }
 
     def __init__(self, spec):
@@ -198,7 +198,12 @@ class HealthReportsModelVersion(MountedModelCheck):
         "which model answered a request."
     )
     # sha256_field: where the sha256 of the model file must appear ("" to not ask for it).
-    default_params = {**MountedModelCheck.default_params, "field": "model.version", "versions": [], "sha256_field": ""}
+    default_params = {"sha256_field": ""}
+    required_params = {
+        **MountedModelCheck.required_params,
+        "field": "where the health answer holds the model's version (dotted, e.g. model.version)",
+        "versions": "the version each of the lab's models reports, in the order of `models`",
+    }
 
     def __init__(self, spec):
         super().__init__(spec)
@@ -225,7 +230,7 @@ class HealthReportsModelVersion(MountedModelCheck):
 
 
 # --- BadModelFailsFast ------------------------------------------------------------------------------
-def wait_for_exit(ctx, container, timeout_s: float) -> dict:
+def wait_for_exit(ctx: CheckContext, container, timeout_s: float) -> dict:
     """The container's state once it has exited, or when `timeout_s` has passed."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -235,7 +240,7 @@ def wait_for_exit(ctx, container, timeout_s: float) -> dict:
         time.sleep(0.25)
 
 
-def what_it_answers(ctx, base: str | None) -> str:
+def what_it_answers(ctx: CheckContext, base: str | None) -> str:
     """What a container that kept running says on its ready path (it should have stopped)."""
     if base is None:
         return "its port is not published"
@@ -257,19 +262,25 @@ class BadModelFailsFast(Check):
         "--preload loads the app in the main process, so the whole server stops. Never fall back to "
         "training, never wait for the file: the platform restarts and reports a container that exits."
     )
-    default_params = {"mount_at": "/models/model.joblib", "missing_path": "/models/missing.joblib", "timeout_s": 20}
+    default_params = {"timeout_s": 20}
+    required_params = {
+        "mount_at": "where the model file is mounted in the container, e.g. /models/model.joblib",
+        "variable": VARIABLE,
+        "missing_path": "a model path where no file is, e.g. /models/missing.joblib",
+    }
 
-    def run(self, ctx) -> Outcome:
+    def run(self, ctx: CheckContext) -> Outcome:
         ctx.image()
         corrupt = staged(ctx, None, "corrupt.joblib", data=GARBAGE)
+        variable = self.params["variable"]
         cases = [
-            ("missing", f"MODEL_PATH={self.params['missing_path']}, no file there", self.params["missing_path"], None),
+            ("missing", f"{variable}={self.params['missing_path']}, no file there", self.params["missing_path"], None),
             ("corrupt", f"garbage bytes mounted at {self.params['mount_at']}", self.params["mount_at"], corrupt),
         ]
         lines, failures = [], []
         for key, label, path, host_file in cases:
             try:
-                with model_container(ctx, f"bad-{key}", path, host_file) as (container, base):
+                with model_container(ctx, f"bad-{key}", variable, path, host_file) as (container, base):
                     started = time.monotonic()
                     state = wait_for_exit(ctx, container, self.params["timeout_s"])
                     seconds = time.monotonic() - started
@@ -305,28 +316,3 @@ class BadModelFailsFast(Check):
             "a missing and a corrupt model each stopped the container with an error naming the file",
             evidence="\n\n".join(lines),
         )
-
-
-# --- NoModelInImage ---------------------------------------------------------------------------------
-@register
-class NoModelInImage(Check):
-    name = "NoModelInImage"
-    category = "image"
-    title = "The image holds no model file"
-    hint = (
-        "Do not train (RUN python train.py) or COPY a model at build time, and list models/ and *.joblib in "
-        ".dockerignore: the model is mounted when the container starts (docker run -v ...:ro), so one image "
-        "serves every model version and a new model needs no rebuild."
-    )
-    default_params = {"patterns": ["*.joblib", "*.pkl", "*.pickle", "*.pt", "*.onnx"], "paths": ["/app", "/models"]}
-
-    def run(self, ctx) -> Outcome:
-        image = ctx.image()
-        found = []
-        for root in self.params["paths"]:
-            entries = [e for e in image_entries(ctx.engine, image, root) if e.is_file]
-            found += model_files([e.path for e in entries], self.params["patterns"])
-        where = ", ".join(self.params["paths"])
-        if found:
-            return Outcome.failed(f"{len(found)} model file(s) in the image under {where}", evidence="\n".join(found))
-        return Outcome.passed(f"no {' / '.join(self.params['patterns'])} file under {where}")

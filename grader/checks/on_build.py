@@ -1,9 +1,12 @@
-"""Layer caching: a code-only change must not reinstall the dependencies."""
+"""Checks of the build itself: the image builds, and a code-only change reuses the dependency layer."""
 
 from __future__ import annotations
 
+from grader.buildkit import BuildResult
 from grader.checks.base import Check, Outcome, register
+from grader.checks.needs import CheckContext
 from grader.dockerfile import up_to_final_run_with
+from grader.engine_facts import UPGRADE, too_old_for
 
 REBUILD = "code-change rebuild"
 
@@ -11,6 +14,39 @@ REBUILD = "code-change rebuild"
 def install_reruns(marker: str):
     """A `stop_when` for a build: true once a step running `marker` starts to run instead of coming from cache."""
     return lambda step: step.ran and marker in (step.instruction or "")
+
+
+@register
+class ImageBuilds(Check):
+    name = "ImageBuilds"
+    category = "build"
+    title = "Image builds"
+    hint = "Read the last lines of the build log above: they name the step that failed. Fix it and build again."
+
+    def run(self, ctx: CheckContext) -> Outcome:
+        built = ctx.build()
+        if built.ok:
+            steps = built.dockerfile_steps
+            cached = sum(step.cached for step in steps)
+            return Outcome.passed(
+                f"built in {built.seconds:.1f}s ({cached} of {len(steps)} steps CACHED)",
+                evidence="\n".join([*built.notes, built.summary()]),
+            )
+        failed = built.failed_step
+        where = f" at `{failed.instruction}`" if failed and failed.instruction else ""
+        dockerfile = ctx.submission / ctx.spec.dockerfile
+        text = dockerfile.read_text(errors="replace") if dockerfile.is_file() else ""
+        # An old frontend stops at parsing ("dockerfile parse error", "unknown flag: link") before any step runs.
+        unparsed = failed is None and any(w in built.error for w in ("parse error", "unknown flag", "not supported"))
+        too_old = too_old_for(text, ctx.engine.version().get("Version", "")) if unparsed else []
+        if too_old:  # not the learner's mistake: say what this engine lacks and what fixes it
+            return Outcome.failed(
+                f"this engine ({ctx.engine.version().get('Version')}) cannot build your Dockerfile: "
+                + "; ".join(too_old),
+                evidence=built.log_tail(),
+                hint=f"Your Dockerfile is fine for current Docker. {UPGRADE}.",
+            )
+        return Outcome.failed(f"the build failed{where}: {built.error}", evidence=built.log_tail())
 
 
 @register
@@ -24,12 +60,12 @@ class LayerCacheReused(Check):
         "Then a change to the code reuses the cached install layer."
     )
 
-    def after_build(self, ctx) -> None:
+    def after_build(self, ctx: CheckContext) -> None:
         # The rebuild only needs the first build's cache, so it runs while the service is checked.
         ctx.in_background(REBUILD, lambda: self.rebuild(ctx))
 
     @staticmethod
-    def rebuild(ctx):
+    def rebuild(ctx: CheckContext) -> BuildResult | Outcome:
         """Rebuild a copy of the submission with one line of code changed; an Outcome if that cannot be done."""
         changed = ctx.spec.code_change
         copy = ctx.copy_of_submission("code-change")
@@ -52,9 +88,9 @@ class LayerCacheReused(Check):
             if cut is not None and not dockerfile.is_symlink():
                 dockerfile.write_text(cut)
                 stop_when = install_reruns(ctx.spec.install_step)
-        return ctx.build_from(copy, "rebuild", title=None, stop_when=stop_when)
+        return ctx.side_build(copy, "rebuild", stop_when=stop_when)
 
-    def run(self, ctx) -> Outcome:
+    def run(self, ctx: CheckContext) -> Outcome:
         marker, changed = ctx.spec.install_step, ctx.spec.code_change
         ctx.image()  # the first build must have worked
         if ctx.build().last_step_with(marker) is None:
