@@ -2,14 +2,48 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 import shutil
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader.result import GradeResult
+from grader.spec import LabSpec
+
+# One edit of a file in the copy: (file, old text or compiled regex, new text); old None deletes the file.
+Edit = tuple[str, str | re.Pattern | None, str | None]
+
+
+@dataclass(frozen=True)
+class Defect:
+    """A mistake seeded into a copy of a lab's reference solution, and how grading that copy must answer it."""
+
+    name: str  # short and hyphenated: the test id is lab<NN>-<name>
+    what: str  # the mistake in words, shown when the test fails
+    edits: tuple[Edit, ...]
+    # The checks that must fail, each with the words its hint, message and evidence together must all contain.
+    caught_by: dict[str, tuple[str, ...]]
+    graded_alone: bool = False  # grade only the one check in caught_by (with the lab's params): one build
+    every_other_check_passes: bool = False  # no check outside caught_by may fail, error or be skipped
+
+    def __post_init__(self):
+        object.__setattr__(self, "edits", tuple(self.edits))
+        for check_id, words in self.caught_by.items():
+            # A bare string would be read letter by letter, and every letter is easy to find.
+            if isinstance(words, str) or not words:
+                raise ValueError(f"{self.name}: the words for {check_id} must be a non-empty list of strings")
+        object.__setattr__(self, "caught_by", {check_id: tuple(words) for check_id, words in self.caught_by.items()})
+        if self.graded_alone and len(self.caught_by) != 1:
+            raise ValueError(f"{self.name}: a defect graded alone is caught by exactly one check")
+
+
+def only_check(spec: LabSpec, check_id: str) -> LabSpec:
+    """`spec` with only one of its checks, so grading costs one build and one check."""
+    return dataclasses.replace(spec, checks=tuple(c for c in spec.checks if c.check == check_id), learning_targets=())
 
 
 def apply_defect(solution: Path, tmp_path: Path, edits) -> Path:
