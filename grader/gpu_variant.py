@@ -12,6 +12,8 @@ import shlex
 from pathlib import Path
 
 from grader.dockerfile import Instruction
+from grader.programs import program_text
+from grader.programs.torch_probe import PROBE_MARK
 
 HEALTH_FIELDS = {"device_field": "device", "cuda_field": "cuda_available", "gpu_name_field": "gpu_name"}
 
@@ -62,22 +64,9 @@ def device_problems(health, expect_gpu: bool, fields: dict[str, str] = HEALTH_FI
 
 
 # --- which torch an image holds ---------------------------------------------------------------------
-PROBE_MARK = "TORCH-PROBE "
-# Run inside the image with its own Python: which torch, which CUDA it was built for, and every installed
-# distribution (pip's metadata), as one JSON line.
-TORCH_PROBE = (
-    "import json, importlib.metadata as md\n"
-    "report = {}\n"
-    "try:\n"
-    "    import torch\n"
-    "    report['torch'] = str(torch.__version__)\n"
-    "    report['cuda'] = torch.version.cuda\n"
-    "except Exception as err:\n"
-    "    report['error'] = f'{type(err).__name__}: {err}'\n"
-    "report['distributions'] = sorted({f\"{d.metadata['Name']}=={d.version}\" for d in md.distributions()\n"
-    "                                  if d.metadata['Name']})\n"
-    f"print({PROBE_MARK!r} + json.dumps(report))\n"
-)
+# The text of grader/programs/torch_probe.py, run inside the image with its own Python (`python -c TORCH_PROBE`):
+# which torch, which CUDA it was built for, and every installed distribution, as one JSON line after PROBE_MARK.
+TORCH_PROBE = program_text("torch_probe")
 
 
 def probe_report(output: str) -> dict | None:

@@ -25,6 +25,8 @@ from grader.checks.base import Check, Outcome, register
 from grader.checks.needs import CheckContext
 from grader.errors import SpecError
 from grader.image_files import Entry, image_entries
+from grader.programs import program_text
+from grader.programs.find_tools import PROBE_DONE, STANDARD_DIRS
 from grader.sizes import KIB, human_size
 
 MIN_CONTENT_BYTES = 64  # smaller files (an empty __init__.py, "{}") say nothing about where they came from
@@ -32,11 +34,6 @@ MAX_CONTENT_BYTES = 64 * KIB * KIB  # bigger files are recognised by their folde
 MAX_SCANNED_BYTES = 2 << 20  # larger files (wheels, models) are not where a planted secret hides
 
 # --- NoBuildToolsInImage ----------------------------------------------------------------------------
-
-# Besides the image's own PATH, the folders where Debian and the official images put programs:
-# a tool does not stop being there because PATH leaves its folder out.
-STANDARD_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-PROBE_DONE = "probe done"
 
 # Run as `sh -c PROBE_SH probe TOOL...`: prints "found TOOL PATH" for each tool that is an executable
 # file in a folder of PATH or of STANDARD_DIRS (following links, so a dangling link does not count).
@@ -54,18 +51,9 @@ PROBE_SH = (
     f'echo "{PROBE_DONE}"\n'
 )
 
-# The same probe in Python, for an image with no shell: `python3 -c PROBE_PY TOOL...`.
-PROBE_PY = (
-    "import os, sys\n"
-    f"dirs = os.environ.get('PATH', '').split(os.pathsep) + {list(STANDARD_DIRS)!r}\n"
-    "for tool in sys.argv[1:]:\n"
-    "    for d in filter(None, dirs):\n"
-    "        p = os.path.join(d, tool)\n"
-    "        if os.path.isfile(p) and os.access(p, os.X_OK):\n"
-    "            print('found', tool, p)\n"
-    "            break\n"
-    f"print({PROBE_DONE!r})\n"
-)
+# The same probe in Python, for an image with no shell: `python3 -c PROBE_PY TOOL...`, the text of
+# grader/programs/find_tools.py (which also holds STANDARD_DIRS and PROBE_DONE, for both probes).
+PROBE_PY = program_text("find_tools")
 
 DOWNLOAD_TOOLS = {"curl", "wget"}
 

@@ -8,6 +8,7 @@ import copy
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from grader.checks.on_image_files import PROBE_DONE, PROBE_PY, PROBE_SH, found_t
 from grader.checks.on_service import dev_flags
 from grader.errors import SpecError
 from grader.processes import command_lines
+from grader.programs import find_tools
 from grader.spec import CheckSpec
 
 # --- the build-tool probe ------------------------------------------------------------------------
@@ -53,6 +55,15 @@ def test_shell_probe_finds_executable_files_only(fake_bin):
 def test_python_probe_agrees_with_the_shell_probe(fake_bin):
     output = run_probe([sys.executable, "-c", PROBE_PY, *TOOLS], fake_bin)
     assert found_tools(output) == {"lab03-fake-cc": f"{fake_bin}/lab03-fake-cc"}
+
+
+def test_python_probe_is_the_program_file_and_runs_in_process(fake_bin, monkeypatch, capsys):
+    assert PROBE_PY == Path(find_tools.__file__).read_text(encoding="utf-8")
+    monkeypatch.setenv("PATH", str(fake_bin))
+    find_tools.main([*TOOLS, "ls"])  # ls: from the standard folders, which PATH leaves out here
+    found = found_tools(capsys.readouterr().out)
+    assert found["lab03-fake-cc"] == f"{fake_bin}/lab03-fake-cc" and found["ls"].endswith("/ls")
+    assert set(found) == {"lab03-fake-cc", "ls"}
 
 
 def test_probe_looks_in_standard_folders_even_when_path_leaves_them_out():
