@@ -1,4 +1,5 @@
-"""Lab 01's seeded defects: each is caught by the check meant for it, with a hint naming the fix."""
+"""Lab 01's seeded defects: each is caught by the check meant for it, with a hint naming the fix. Each is
+graded with that check alone: one build and one check, not a whole grade."""
 
 import re
 
@@ -10,24 +11,28 @@ DEFECTS = (
         "app bound to 127.0.0.1",
         edits=[("app/app.py", 'os.environ.get("HOST", "0.0.0.0")', 'os.environ.get("HOST", "127.0.0.1")')],
         caught_by={"ServiceBecomesReady": ["0.0.0.0"]},
+        graded_alone=True,
     ),
     Defect(
         "no-user",
         "no USER line",
         edits=[("Dockerfile", "USER 10001:10001\n", "")],
         caught_by={"NonRootUser": ["USER"]},
+        graded_alone=True,
     ),
     Defect(
         "copy-all-before-install",
         "COPY . . before the dependency install",
         edits=[("Dockerfile", "COPY app/requirements.txt .\n", "COPY app/ .\n")],
         caught_by={"LayerCacheReused": ["requirements"]},
+        graded_alone=True,
     ),
     Defect(
         "no-healthcheck",
         "no HEALTHCHECK",
         edits=[("Dockerfile", re.compile(r"^HEALTHCHECK .*?\n(  CMD .*\n)", re.M), "")],
         caught_by={"HealthcheckDefined": ["HEALTHCHECK"]},
+        graded_alone=True,
     ),
     Defect(
         "healthcheck-calls-curl",
@@ -40,12 +45,14 @@ DEFECTS = (
             )
         ],
         caught_by={"HealthcheckHealthy": ["curl"]},
+        graded_alone=True,
     ),
     Defect(
         "latest-base",
         "unpinned latest base",
         edits=[("Dockerfile", "FROM python:3.11-slim", "FROM python:latest")],
         caught_by={"DockerfileLint": ["3.11-slim"]},
+        graded_alone=True,
     ),
     Defect(
         "constant-model",
@@ -63,29 +70,34 @@ DEFECTS = (
             ),
         ],
         caught_by={"PredictionsCorrect": ["same answer"]},
+        graded_alone=True,
     ),
     Defect(
         "500-on-malformed-input",
         "a 500 on malformed input",
         edits=[("app/app.py", "if not all(is_number(x) for x in features):", "if False:")],
         caught_by={"MalformedInputRejected": ["400"]},
+        graded_alone=True,
     ),
     Defect(
         "exits-at-start",
         "an app that exits at start",
         edits=[("app/app.py", "bundle = joblib.load(MODEL_PATH)", 'sys.exit("crashed at start")\nbundle = None')],
         caught_by={"ServiceBecomesReady": ["crashed"]},
+        graded_alone=True,
     ),
     Defect(
         "cmd-names-missing-program",
         "CMD names a program the image does not have",
         edits=[("Dockerfile", 'CMD ["python", "app.py"]', 'CMD ["pyhton", "app.py"]')],
         caught_by={"ServiceBecomesReady": ["CMD"]},
+        graded_alone=True,
     ),
     Defect(
         "never-listens",
         "an app that never starts listening",
         edits=[("app/app.py", "    app.run(host=HOST, port=PORT)", "    import time\n    time.sleep(3600)")],
         caught_by={"ServiceBecomesReady": ["starts the web server"]},
+        graded_alone=True,
     ),
 )

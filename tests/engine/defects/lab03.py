@@ -17,6 +17,7 @@ DEFECTS = (
         "final stage FROM the full base",
         edits=[("Dockerfile", re.compile(r"^FROM python:3\.11-slim$", re.M), "FROM python:3.11")],
         caught_by={"NoBuildToolsInImage": ["gcc", "multi-stage"]},
+        graded_alone=True,
     ),
     Defect(
         "compiler-in-final-stage",
@@ -33,12 +34,14 @@ DEFECTS = (
             )
         ],
         caught_by={"NoBuildToolsInImage": ["gcc", "COPY --from=builder /opt/venv"]},
+        graded_alone=True,
     ),
     Defect(
         "copy-whole-builder-root",
         "COPY --from=builder of the whole root filesystem",
         edits=[("Dockerfile", "COPY --from=builder /opt/venv /opt/venv", "COPY --from=builder / /")],
         caught_by={"ImageSizeRelativeBudget": ["no smaller", "COPY --from=builder / /"]},
+        graded_alone=True,
     ),
     Defect(
         "no-pydantic-model",
@@ -48,23 +51,27 @@ DEFECTS = (
             ("app/app.py", "    row = [request.features]\n", '    row = [[float(x) for x in data["features"]]]\n'),
         ],
         caught_by={"ValidationErrors422": ["status 500", "pydantic"]},
+        graded_alone=True,
     ),
     Defect(
         "pydantic-lets-nan-through",
         "a pydantic model that lets NaN through",
         edits=[("app/app.py", "Field(strict=True, allow_inf_nan=False)", "Field(strict=True)")],
         caught_by={"ValidationErrors422": ["NaN among the values: status 500", "allow_inf_nan=False"]},
+        graded_alone=True,
     ),
     Defect(
         "docs-disabled",
         "docs disabled (openapi_url=None)",
         edits=[("app/app.py", "app = FastAPI(\n", "app = FastAPI(\n    openapi_url=None,\n")],
         caught_by={"OpenAPISchemaServed": ["404", "openapi_url=None"]},
+        graded_alone=True,
     ),
     Defect(
         "dev-server-reload",
         "the dev server's --reload",
         edits=[("Dockerfile", '"--port", "8000"]', '"--port", "8000", "--reload"]')],
         caught_by={"NoDevServerFlags": ["--reload", "uvicorn app:app"]},
+        graded_alone=True,
     ),
 )
