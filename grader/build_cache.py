@@ -132,7 +132,7 @@ def _record_and_bound(engine: Engine, before: dict[str, str]) -> int:
     now = time.time()
     for group_id in needed:
         groups[group_id]["used"] = now
-    total = sum(records[i].get("Size") or 0 for g in groups.values() for i in g["ids"])
+    total = sum(_private_size(records[i]) for g in groups.values() for i in g["ids"])
     freed = 0
     if total > budget_bytes():
         target = int(budget_bytes() * PRUNE_TO)  # well under the budget: the next grades do not each prune a little
@@ -143,12 +143,22 @@ def _record_and_bound(engine: Engine, before: dict[str, str]) -> int:
             for record_id in sorted(group["ids"], key=lambda i: -_created(records[i])):
                 if total <= target:
                     break
-                if not records[record_id].get("InUse") and engine.prune_build_cache_record(record_id):
+                record = records[record_id]
+                if record.get("Shared") or record.get("InUse"):
+                    continue  # an image's layer (pruning it frees nothing), or a build of another grade's
+                if engine.prune_build_cache_record(record_id):
                     group["ids"].discard(record_id)
-                    total -= records[record_id].get("Size") or 0
-                    freed += records[record_id].get("Size") or 0
+                    total -= _private_size(record)
+                    freed += _private_size(record)
     _write(path, list(groups.values()))
     return freed
+
+
+def _private_size(record: dict) -> int:
+    """The disk a record alone holds. A shared record is also a layer of an image in the store (every image
+    is, in the containerd image store): pruning it frees nothing, so it never counts against the budget.
+    Counting it made every grade prune the cache the next grade of the same lab needed."""
+    return 0 if record.get("Shared") else record.get("Size") or 0
 
 
 def clear(engine: Engine) -> int:

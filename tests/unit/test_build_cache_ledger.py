@@ -13,11 +13,12 @@ class CacheEngine:
     def __init__(self):
         self.records: dict[str, dict] = {}
 
-    def add(self, record_id: str, size_mb: float, used: str, in_use: bool = False) -> None:
+    def add(self, record_id: str, size_mb: float, used: str, in_use: bool = False, shared: bool = False) -> None:
         self.records[record_id] = {
             "ID": record_id,
             "Size": int(size_mb * 1e6),
             "InUse": in_use,
+            "Shared": shared,
             "CreatedAt": f"2026-12-04T10:{used}.123456789Z",
             "LastUsedAt": f"2026-12-04T11:{used}.5Z",
         }
@@ -119,6 +120,19 @@ def test_within_the_budget_nothing_is_pruned(monkeypatch):
     engine.add("b", 39, "00:02")
     assert build_cache.record_and_bound(engine, before) == 0
     assert set(engine.records) == {"a", "b"}
+
+
+def test_records_an_image_shares_count_for_nothing_and_are_never_pruned(monkeypatch):
+    """In the containerd image store every image layer is also a cache record, marked Shared: counting those
+    put a class far past any budget and pruned the cache every next grade needed."""
+    monkeypatch.setenv(build_cache.BUDGET_ENV, "100")
+    engine = CacheEngine()
+    before = build_cache.snapshot(engine)
+    engine.add("image-layer", 900, "00:01", shared=True)
+    engine.add("pip-install", 90, "00:02")
+    assert build_cache.record_and_bound(engine, before) == 0
+    assert grade(engine, made=[("next-grade", 20, False)]) == 90_000_000  # 110 private MB: the older grade goes
+    assert set(engine.records) == {"image-layer", "next-grade"}
 
 
 def test_the_ledger_survives_a_later_grade_and_forgets_what_the_engine_lost():
