@@ -73,7 +73,12 @@ check-%: setup ## Grade one lab folder: make check-01
 	@$(PY) -m grader check labs/$*-*/
 
 test: setup ## Run the whole test suite: unit tests, real-engine tests, every notebook (quick mode) under nbval
-	WORKBOOK_QUICK=1 $(PY) -m pytest --durations=30
+	@# Two runs, both always: the tests that only grade (marked side_by_side) two at a time, then the rest one
+	@# by one (they clean up every session, swap base images, or time things). Fails if either failed.
+	@status=0; \
+	WORKBOOK_QUICK=1 $(PY) -m pytest -m side_by_side -n 2 --durations=15 || status=$$?; \
+	WORKBOOK_QUICK=1 $(PY) -m pytest -m "not side_by_side" --durations=30 || status=$$?; \
+	exit $$status
 
 test-unit: venv ## Run only the tests that need no engine
 	$(PY) -m pytest -m "not engine"

@@ -21,7 +21,13 @@ import json
 import os
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: grades of one process are still kept apart by the thread lock
+    fcntl = None
 
 import docker.errors
 import requests
@@ -34,7 +40,19 @@ BUDGET_ENV = "GRADER_BUILD_CACHE_MB"  # how much build cache grading may keep (d
 DEFAULT_BUDGET_MB = 20_000
 PRUNE_TO = 0.8  # past the budget, the oldest grading cache goes until this fraction of it is left
 ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
-_LEDGER_LOCK = threading.Lock()  # the grades of a batch finish in threads of one process
+_THREADS = threading.Lock()  # the grades of a batch finish in threads of one process
+
+
+@contextmanager
+def _ledger_lock():
+    """The ledger to this thread alone, also against other processes (grading workers share one ledger)."""
+    with _THREADS:
+        path = ledger_path().with_suffix(".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as lock:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            yield
 
 
 def ledger_path() -> Path:
@@ -73,7 +91,7 @@ def _read(path: Path) -> set[str]:
 
 def _write(path: Path, groups: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     kept = [{**g, "ids": sorted(g["ids"]), "needs": sorted(g["needs"])} for g in groups if g["ids"]]
     tmp.write_text(json.dumps({"groups": kept}))
     tmp.replace(path)  # atomic: two grades finishing at once never leave half a file
@@ -92,7 +110,7 @@ def record_and_bound(engine: Engine, before: dict[str, str]) -> int:
 
     Returns the bytes pruned. Records in use (a build of another grade still running) are never pruned.
     """
-    with _LEDGER_LOCK:
+    with _ledger_lock():
         try:
             return _record_and_bound(engine, before)
         except ENGINE_ERRORS:
@@ -164,7 +182,7 @@ def _private_size(record: dict) -> int:
 def clear(engine: Engine) -> int:
     """Remove every build cache record grading made (and nothing else); returns the bytes freed."""
     path = ledger_path()
-    with _LEDGER_LOCK:
+    with _ledger_lock():
         ours = _read(path)
     records = {r["ID"]: r for r in engine.build_cache_records()}
     freed = 0
@@ -173,7 +191,7 @@ def clear(engine: Engine) -> int:
         if engine.prune_build_cache_record(record_id):
             freed += records[record_id].get("Size") or 0
     left = {r["ID"] for r in engine.build_cache_records()} & ours
-    with _LEDGER_LOCK:
+    with _ledger_lock():
         _write(path, [{"id": 0, "ids": left, "used": 0.0, "needs": set()}])
     return freed
 

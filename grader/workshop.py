@@ -187,6 +187,7 @@ def unload(folder: Path, engine: Engine, say=print) -> None:
     """Stop the wheelhouse and put the pack's original images back (pip then uses PyPI again)."""
     engine.stop_wheelhouse(WHEELHOUSE_CONTAINER)
     engine.load_images(Path(folder) / "images.tar")
+    engine.remove_untagged_workshop_images()
     say("the wheelhouse is stopped and the original images are back")
 
 

@@ -23,6 +23,18 @@ CHUNK = 1 << 20
 START_INTERVAL_API = "1.44"  # Engine 25: the first API with Healthcheck.StartInterval
 
 
+def held_to(limits: Limits) -> dict:
+    """The options of a graded service's container that hold it to the lab's limits (CPU, memory,
+    processes, no privilege gain) and keep its log bounded; the same in both ways of starting one below."""
+    return dict(
+        nano_cpus=int(limits.cpus * 1e9),
+        mem_limit=f"{limits.memory_mb}m",
+        pids_limit=limits.pids,
+        security_opt=["no-new-privileges"],
+        log_config=docker.types.LogConfig(type="json-file", config=dict(GRADED_LOG_OPTIONS)),
+    )
+
+
 class Containers(Connection):
     """Containers and networks of this session, and the engine's events."""
 
@@ -108,12 +120,8 @@ class Containers(Connection):
             labels=self.labels,
             ports={f"{port}/tcp": ("127.0.0.1", None)},
             network=network,
-            nano_cpus=int(limits.cpus * 1e9),
-            mem_limit=f"{limits.memory_mb}m",
-            pids_limit=limits.pids,
-            security_opt=["no-new-privileges"],
             healthcheck=healthcheck,
-            log_config=docker.types.LogConfig(type="json-file", config=dict(GRADED_LOG_OPTIONS)),
+            **held_to(limits),
             **(extra or {}),
         )
 
@@ -130,11 +138,7 @@ class Containers(Connection):
         host_config = api.create_host_config(
             port_bindings={port: ("127.0.0.1", None)},
             network_mode=network,
-            nano_cpus=int(limits.cpus * 1e9),
-            mem_limit=f"{limits.memory_mb}m",
-            pids_limit=limits.pids,
-            security_opt=["no-new-privileges"],
-            log_config=docker.types.LogConfig(type="json-file", config=dict(GRADED_LOG_OPTIONS)),
+            **held_to(limits),
         )
         config = api.create_container_config(
             image, None, detach=True, ports=[port], labels=self.labels, healthcheck=healthcheck, host_config=host_config

@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import docker.errors
+
 from grader.engine.client import WORKSHOP_LABEL, quietly
 from grader.engine.containers import Containers
 from grader.errors import EngineUnavailable
@@ -44,6 +46,18 @@ class Workshop(Containers):
     def load_images(self, path: Path) -> None:
         with open(path, "rb") as archive:
             self.client.images.load(archive)
+
+    def remove_untagged_workshop_images(self) -> int:
+        """Remove the pip.conf images a pack's load made once the originals have their names back: untagged,
+        they are nothing anyone can use, and each pack loaded and unloaded would leave its set behind."""
+        removed = 0
+        for image in self.client.images.list(filters={"label": WORKSHOP_LABEL, "dangling": True}):
+            try:
+                self.client.images.remove(image.id, force=False)
+                removed += 1
+            except docker.errors.APIError:
+                pass  # a container of someone's still uses it: it stays, as docker rmi would leave it
+        return removed
 
     def bridge_gateway(self) -> str:
         """The host's address on the default bridge: what every build step and container can reach it at."""

@@ -6,10 +6,13 @@ from __future__ import annotations
 import dataclasses
 import shutil
 
+import pytest
 from seeded import assert_nothing_left, results_by_check
 
 from grader.session import grade
 from grader.spec import CheckSpec, official_specs
+
+pytestmark = pytest.mark.side_by_side  # see pyproject.toml: it runs beside another such test
 
 SPEC = official_specs()["03"]
 SOLUTION = SPEC.path

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from seeded import apply_defect, assert_nothing_left, results_by_check
 
 from grader.session import grade
 from grader.spec import official_specs
+
+pytestmark = pytest.mark.side_by_side  # see pyproject.toml: it runs beside another such test
 
 SPEC = official_specs()["04"]
 SOLUTION = SPEC.path

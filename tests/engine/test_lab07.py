@@ -16,6 +16,8 @@ from grader.gpu_runtime import gpu_runtime
 from grader.session import grade
 from grader.spec import CheckSpec, official_specs
 
+pytestmark = pytest.mark.side_by_side  # see pyproject.toml: it runs beside another such test
+
 SPEC = official_specs()["07"]
 SOLUTION = SPEC.path
 

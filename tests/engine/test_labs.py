@@ -9,6 +9,8 @@ from seeded import assert_nothing_left
 from grader.session import grade
 from grader.spec import REPO_ROOT, official_specs
 
+pytestmark = pytest.mark.side_by_side  # see pyproject.toml: it runs beside another such test
+
 SPECS = official_specs()
 
 

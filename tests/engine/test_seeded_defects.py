@@ -11,6 +11,8 @@ from seeded import Defect, apply_defect, assert_nothing_left, only_check, result
 from grader.session import grade
 from grader.spec import official_specs
 
+pytestmark = pytest.mark.side_by_side  # see pyproject.toml: it runs beside another such test
+
 SPECS = official_specs()
 CASES = [
     pytest.param(lab, defect, id=f"lab{lab}-{defect.name}") for lab, defects in tables().items() for defect in defects

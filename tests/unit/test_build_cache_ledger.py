@@ -153,3 +153,27 @@ def test_times_with_nanoseconds_are_read():
     assert parse_time("2026-12-04T16:46:56.984167869Z").microsecond == 984167
     assert parse_time("2026-12-04T16:46:56Z").second == 56
     assert parse_time(None) is None
+
+
+def _record_one(index: int, count: int) -> None:
+    """One grading process: its engine holds every record, and record `index` appeared while it graded."""
+    engine = CacheEngine()
+    for i in range(count):
+        engine.add(f"r{i}", 1, f"00:{i:02d}")
+    before = {r["ID"]: r["LastUsedAt"] for r in engine.build_cache_records() if r["ID"] != f"r{index}"}
+    build_cache.record_and_bound(engine, before)
+
+
+def test_grading_processes_finishing_together_lose_no_record_of_each_other():
+    """Grading workers are processes sharing one ledger: each read-modify-write must see the others'."""
+    import multiprocessing
+
+    count = 12
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_record_one, args=(i, count)) for i in range(count)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert [worker.exitcode for worker in workers] == [0] * count
+    assert build_cache._read(build_cache.ledger_path()) == {f"r{i}" for i in range(count)}
