@@ -249,6 +249,14 @@ def report(out: dict) -> None:
             "",
             f"install cached: {regrade['install_cached']}",
         )
+        # The size is measured from `docker save` beside the other checks; what is left of it is waited for.
+        table.add_row(
+            "  of which waiting for the size",
+            f"{regrade['check_ms'].get('ImageSizeBudget', 0) / 1000:.1f}",
+            "",
+            "",
+            "the engine's `docker save`",
+        )
     if "startup_ratio" in out:
         c, p = out["container"], out["process"]
         table.add_row(

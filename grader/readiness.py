@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ POLL_S = 0.05  # a refused connection costs microseconds: poll often, answer fas
 
 @dataclass
 class Waited:
-    """How a wait ended: `ok`, or why not (`exited`, `timeout`, `unhealthy`), after `seconds`."""
+    """How a wait ended: `ok`, or why not (`exited`, `timeout`, `unhealthy`, `stopped`), after `seconds`."""
 
     ok: bool
     reason: str
@@ -21,12 +22,16 @@ class Waited:
     detail: str = ""
 
 
-def wait_until_answers(url: str, state: Callable[[], dict], timeout_s: float) -> Waited:
-    """Poll `url` until it answers any HTTP response, the container exits, or `timeout_s` passes."""
+def wait_until_answers(
+    url: str, state: Callable[[], dict], timeout_s: float, stop: threading.Event | None = None
+) -> Waited:
+    """Poll `url` until it answers any HTTP response, the container exits, `timeout_s` passes or `stop` is set."""
     start = time.monotonic()
     last_error = ""
     while True:
         elapsed = time.monotonic() - start
+        if stop is not None and stop.is_set():  # the grading ended (or was cancelled) while the service started
+            return Waited(False, "stopped", elapsed, "the grading stopped before the service answered")
         st = state()
         if not st.get("Running"):
             return Waited(False, "exited", elapsed, f"exit code {st.get('ExitCode')}")

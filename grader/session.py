@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 import traceback
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import docker.errors
@@ -35,6 +35,7 @@ from grader.spec import LabSpec
 from grader.stack import Stack
 
 HEALTHCHECK_INTERVAL_NS = 1_000_000_000  # the grader polls health every second instead of the image's interval
+SERVICE_JOB = "service"  # the background job that starts the service (GradingContext.start_service_early)
 
 
 class GradingContext:
@@ -61,8 +62,9 @@ class GradingContext:
         self._stack_images: list[str] = []
         # Work that checks start in the background once the image is built (a second build, say),
         # so that it overlaps with the runtime checks instead of adding to the total.
-        # Two: measuring the image's size (a `docker save` stream) and a check's side build run side by side.
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="grader-background")
+        # Four at most run side by side: measuring the image's size (a `docker save` stream), starting the
+        # service, a check's probe container and a check's side build.
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="grader-background")
         self._size_lock = threading.Lock()
         self._jobs: dict[str, Future] = {}
         self._cancel = threading.Event()
@@ -172,40 +174,51 @@ class GradingContext:
 
     # --- the running service ----------------------------------------------------------------------
     def start_service(self) -> Service:
-        """Start the service once and wait for it to answer on its ready path."""
-        if self._service is None:
-            image = self.image()
-            healthcheck = None
-            declared = self.healthcheck()
-            if declared:
-                # Same command as the image's HEALTHCHECK, only polled more often.
-                healthcheck = {
-                    "test": declared["Test"],
-                    "interval": HEALTHCHECK_INTERVAL_NS,
-                    "timeout": declared.get("Timeout"),
-                    "retries": declared.get("Retries"),
-                    "start_period": declared.get("StartPeriod"),
-                    "start_interval": HEALTHCHECK_INTERVAL_NS,  # Engine 25+ probe at this pace while starting
-                }
-            self._network = self.engine.create_network(self.spec.limits)
+        """The service, started once (in the background if a check asked early) and waited for on its ready path."""
+        started = self.start_service_early()
+        if not started.done():
             with self.progress.step("Starting the service"):
-                try:
-                    container = self.engine.start_service(
-                        image, self.spec.port, self.spec.limits, self._network.name, healthcheck
-                    )
-                except docker.errors.APIError as err:  # e.g. CMD names a program the image does not have
-                    self._service = Service(None, None, Waited(False, "not started", 0.0, str(err.explanation or err)))
-                    return self._service
-                port = self.engine.host_port(container, self.spec.port)
-                base_url = f"http://127.0.0.1:{port}" if port else None
-                if base_url:
-                    ready = wait_until_answers(
-                        base_url + self.spec.ready_path, lambda: self.engine.state(container), self.spec.budgets.ready_s
-                    )
-                else:
-                    ready = Waited(False, "exited", 0.0, "the container stopped before its port was published")
-            self.timings["ready_s"] = round(ready.seconds, 2)
-            self._service = Service(container, base_url, ready)
+                wait([started])
+        return started.result()
+
+    def start_service_early(self) -> Future:
+        """Start the service in the background now, so it comes up while the image checks run."""
+        return self.in_background(SERVICE_JOB, self._launch_service)
+
+    def _launch_service(self) -> Service:
+        image = self.image()
+        healthcheck = None
+        declared = self.healthcheck()
+        if declared:
+            # Same command as the image's HEALTHCHECK, only polled more often.
+            healthcheck = {
+                "test": declared["Test"],
+                "interval": HEALTHCHECK_INTERVAL_NS,
+                "timeout": declared.get("Timeout"),
+                "retries": declared.get("Retries"),
+                "start_period": declared.get("StartPeriod"),
+                "start_interval": HEALTHCHECK_INTERVAL_NS,  # Engine 25+ probe at this pace while starting
+            }
+        self._network = self.engine.create_network(self.spec.limits)
+        try:
+            container = self.engine.start_service(
+                image, self.spec.port, self.spec.limits, self._network.name, healthcheck
+            )
+        except docker.errors.APIError as err:  # e.g. CMD names a program the image does not have
+            return Service(None, None, Waited(False, "not started", 0.0, str(err.explanation or err)))
+        port = self.engine.host_port(container, self.spec.port)
+        base_url = f"http://127.0.0.1:{port}" if port else None
+        if base_url:
+            ready = wait_until_answers(
+                base_url + self.spec.ready_path,
+                lambda: self.engine.state(container),
+                self.spec.budgets.ready_s,
+                stop=self._cancel,
+            )
+        else:
+            ready = Waited(False, "exited", 0.0, "the container stopped before its port was published")
+        self.timings["ready_s"] = round(ready.seconds, 2)
+        self._service = Service(container, base_url, ready)
         return self._service
 
     def service_logs(self) -> str:
