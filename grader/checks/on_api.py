@@ -94,8 +94,8 @@ class MalformedInputRejected(Check):
     category = "http"
     title = "Malformed input gets a 4xx JSON error, and the service keeps answering"
     hint = (
-        "Validate the request before predicting: return a JSON error with status 400 for a body that is not "
-        "JSON, a missing 'features' field, the wrong number of values, or values that are not numbers."
+        "Validate the request before predicting: answer a body that is not JSON, a missing field or a value "
+        "of the wrong type or shape with a JSON error and a 4xx status (400 or 422), never a 500."
     )
 
     def run(self, ctx: CheckContext) -> Outcome:
