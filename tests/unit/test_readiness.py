@@ -127,6 +127,16 @@ def test_container_that_exits_while_waited_for():
     assert "exit code 137" in waited.detail
 
 
+def test_a_wait_stops_when_the_grading_does():
+    # The service starts in the background: a grading that ends (or is cancelled) must not wait out its budget.
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    start = time.monotonic()
+    waited = wait_until_answers(f"http://127.0.0.1:{free_port()}/health", lambda: RUNNING, timeout_s=30, stop=stop)
+    assert (waited.ok, waited.reason) == (False, "stopped")
+    assert time.monotonic() - start < 5
+
+
 def test_closed_port_times_out_quickly():
     start = time.monotonic()
     waited = wait_until_answers(f"http://127.0.0.1:{free_port()}/health", lambda: RUNNING, timeout_s=0.5)
