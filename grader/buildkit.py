@@ -32,6 +32,7 @@ from grader.errors import EngineUnavailable
 STEP_NAME = re.compile(r"^\[(?:(?P<stage>[^\]]+?) )?(?P<n>\d+)/(?P<of>\d+)\] (?P<instruction>.*)$", re.DOTALL)
 ERROR_PREFIXES = ("ERROR: failed to build: failed to solve: ", "ERROR: failed to solve: ", "ERROR: ")
 STOP_GRACE_S = 10  # how long an interrupted buildx client gets to cancel its build before it is killed
+RECORD_CALL_S = 60  # reading one small document or blob of a build's record
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -89,6 +90,7 @@ class BuildResult:
     error: str = ""
     stopped: bool = False  # stopped on purpose by `stop_when`: the answer was known before the end
     notes: list[str] = field(default_factory=list)  # what the grader changed about the build, for the evidence
+    record: BuildRecord | None = None  # where BuildKit's history keeps one (Engine 24 and later)
 
     def log_tail(self, lines: int = 25) -> str:
         return "\n".join([*self.notes, *self.log[-lines:]])
@@ -304,6 +306,7 @@ def build_once(
         else:
             meta = json.loads(metadata.read_text()) if metadata.is_file() else {}
             result.image_id = meta.get("containerimage.config.digest") or meta.get("containerimage.digest")
+            result.record = BuildRecord.from_metadata(meta)
         result.ok = result.image_id is not None and not result.error
         return result
 
@@ -317,6 +320,40 @@ def interrupt(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    """A finished build's record in BuildKit's history (`docker buildx history`), and what it exported.
+
+    BuildKit keeps a record of each build (Engine 24 and later, Docker Desktop) through which the documents
+    and blobs of the exported image can be read one at a time: a layer the build just made can be read
+    alone instead of through a `docker save` of the whole image.
+    """
+
+    ref: str  # the record's id
+    exported: str  # digest of the image manifest (or index) the build exported
+
+    @classmethod
+    def from_metadata(cls, meta: dict) -> BuildRecord | None:
+        ref = str(meta.get("buildx.build.ref") or "").rpartition("/")[2]
+        exported = (meta.get("containerimage.descriptor") or {}).get("digest")
+        return cls(ref, str(exported)) if ref and exported else None
+
+    def read(self, digest: str, timeout_s: float = RECORD_CALL_S) -> bytes | None:
+        """The bytes of one document or blob (a layer as stored) the record names; None when they cannot be had.
+
+        They are held in memory: callers ask only for small ones.
+        """
+        try:
+            proc = subprocess.run(
+                ["docker", "buildx", "history", "inspect", "attachment", self.ref, digest],
+                capture_output=True,
+                timeout=timeout_s,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout if proc.returncode == 0 else None
 
 
 def buildx_version() -> str | None:

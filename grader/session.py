@@ -55,6 +55,7 @@ class GradingContext:
         self._build: BuildResult | None = None
         self._config: dict | None = None
         self._sizes: dict[str, int] = {}
+        self._records: dict[str, str] = {}  # image id -> BuildKit's record of the build that made it
         self._service: Service | None = None
         self._network = None
         self._stack: Stack | None = None
@@ -101,6 +102,8 @@ class GradingContext:
                     context, self.spec.dockerfile, tag, self.spec.build_timeout_s, on_line=step.update, **options
                 )
         built.notes[:0] = notes
+        if built.ok and built.record:
+            self._records[built.image_id] = built.record
         return built
 
     def use_reachable_frontend(self, dockerfile: Path) -> list[str]:
@@ -163,7 +166,7 @@ class GradingContext:
         image_id = image_id or self.image()
         with self._size_lock:  # a check asking while the background measure runs waits for its answer
             if image_id not in self._sizes:
-                self._sizes[image_id] = self.engine.image_size(image_id)
+                self._sizes[image_id] = self.engine.image_size(image_id, self._records.get(image_id))
             return self._sizes[image_id]
 
     def healthcheck(self) -> dict | None:

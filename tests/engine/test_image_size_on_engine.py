@@ -117,3 +117,29 @@ def test_a_graded_image_reports_that_size(engine, tmp_path):
     assert result.image["size_mb"] == expected_mb, f"[{image_store(engine)}] graded {result.image['size_mb']} MB"
     budget = next(t for t in result.tests if t.id == "ImageSizeBudget")
     assert budget.status == "passed" and f"{expected_mb:.0f} MB" in budget.message
+
+
+def test_a_rebuilt_layer_is_sized_from_the_build_record_without_a_save(engine, context, tmp_path, monkeypatch):
+    """After a change to one file, the new layer is read alone from BuildKit's record of the build."""
+    from grader import image_size as sizes
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(sizes, "_LENGTHS", {})
+    first = build(engine, context, "buildkit")
+    sizes.image_total(engine.client, first)  # measured through `docker save`, as a cold grade is
+    (context / "data" / "b.bin").write_bytes(os.urandom(777_777))
+    rebuilt = engine.build(context, "Dockerfile", f"grader-size-probe:rebuilt-{engine.session}", timeout_s=300)
+    assert rebuilt.ok, rebuilt.log_tail()
+    if rebuilt.record is None:
+        pytest.skip(f"this engine keeps no build records ({image_store(engine)}): sizes come from `docker save`")
+    saves = []
+    monkeypatch.setattr(sizes, "image_size", lambda *a, **k: saves.append(a) or pytest.fail("docker save was used"))
+
+    measured = sizes.image_total(engine.client, rebuilt.image_id, rebuilt.record)
+
+    archive = tmp_path / "rebuilt.tar"
+    subprocess.run(["docker", "save", "--output", str(archive), rebuilt.image_id], check=True, capture_output=True)
+    diff_ids, lengths, entries = reference_sizes(archive)
+    assert measured == sum(lengths[d] for d in diff_ids), image_store(engine)
+    assert entries[diff_ids[-1]] == [("data/b.bin", 777_777)]
+    assert not saves

@@ -376,6 +376,7 @@ class InspectableClient(FakeClient):
     def __init__(self, image: FakeImage, layers: list[bytes]):
         super().__init__(image)
         self.api = self
+        self.layers = layers
         self.diff_ids = [sha(layer) for layer in layers]
         self.saves = 0
 
@@ -425,3 +426,70 @@ def test_a_damaged_lengths_file_means_measuring_again(fresh_lengths):
     assert image_size.image_total(client, "t:1") == total and client.saves == 1
     saved = json.loads(image_size.lengths_path().read_text())
     assert set(saved) == set(client.diff_ids) and sum(saved.values()) == total
+
+
+class FakeRecord:
+    """A build's record in BuildKit's history, serving its documents and blobs by digest and counting reads."""
+
+    def __init__(self, stored: list[bytes], as_index: bool = False):
+        self.docs: dict[str, bytes] = {sha(s): s for s in stored}
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(b"{}"), "size": 2},
+                "layers": [
+                    {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(s), "size": len(s)}
+                    for s in stored
+                ],
+            }
+        ).encode()
+        self.docs[sha(manifest)] = manifest
+        self.exported = sha(manifest)
+        if as_index:  # what a build with provenance exports: the image's manifest beside an attestation's
+            attestation = {"digest": sha(b"att"), "annotations": {"vnd.docker.reference.type": "attestation-manifest"}}
+            index = json.dumps({"schemaVersion": 2, "manifests": [{"digest": sha(manifest)}, attestation]}).encode()
+            self.docs[sha(index)] = index
+            self.exported = sha(index)
+        self.reads: list[str] = []
+
+    def read(self, digest: str) -> bytes | None:
+        self.reads.append(digest)
+        return self.docs.get(digest)
+
+
+@pytest.mark.parametrize("as_index", [False, True])
+def test_new_layers_are_read_alone_from_the_build_record(fresh_lengths, as_index):
+    client, total = two_layer_image()
+    image_size.image_total(client, "t:1")  # measured once through `docker save`
+    new = layer_tar({"app.py": 3_000})
+    client.diff_ids.append(sha(new))
+    # Only the new layer's blob is fetched; the known ones are not, and no save happens.
+    record = FakeRecord([b"old-1", b"old-2", gzip.compress(new)], as_index)
+    assert image_size.image_total(client, "t:2", record) == total + len(new)
+    assert client.saves == 1
+    assert sha(gzip.compress(new)) in record.reads and sha(b"old-1") not in record.reads
+    assert image_size._known_lengths()[sha(new)] == len(new)  # remembered like a saved layer's
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    ["a blob that is not the layer", "a blob it cannot have", "layers that do not line up", "a layer too big"],
+)
+def test_a_record_that_cannot_tell_sends_the_image_through_save(fresh_lengths, monkeypatch, spoil):
+    client, total = two_layer_image()
+    image_size.image_total(client, "t:1")
+    image_size._LENGTHS.clear()
+    image_size.lengths_path().unlink()
+    stored = [gzip.compress(layer) for layer in client.layers]
+    record = FakeRecord(stored)
+    if spoil == "a blob that is not the layer":
+        record.docs[sha(stored[1])] = gzip.compress(layer_tar({"other": 10}))
+    elif spoil == "a blob it cannot have":
+        del record.docs[sha(stored[1])]
+    elif spoil == "layers that do not line up":
+        record = FakeRecord(stored[:1])
+    else:
+        monkeypatch.setattr(image_size, "RECORD_LIMIT", len(stored[0]))
+    assert image_size.image_total(client, "t:1", record) == total  # right all the same: measured from the save
+    assert client.saves == 2
