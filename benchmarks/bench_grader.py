@@ -6,7 +6,8 @@ What it measures, in one run:
                     ratio regrade / cold, goal <= 0.2 (the dependency layer must come from the cache);
   3. start-up     - `docker run` of the built image until GET /health answers 200, against the same app
                     started as a plain process with the venv's python; ratio of medians, goal <= 1.5;
-  4. leftovers    - objects labeled org.mlcontainers.grader still on the engine, goal all zero.
+  4. leftovers    - objects labeled org.mlcontainers.grader still on the engine, goal all zero; and the one
+                    image of lab 01's dependencies that grades keep for the next grade (goal: one).
 A ratio under its goal is good. Timings are reported, never asserted: the exit status is non-zero only
 when something could not be measured (a grade below full marks, a service that never answered, a "cold"
 build that used the cache). The engine may be shared, so timings are noisy: read the medians.
@@ -213,6 +214,7 @@ def main() -> int:
         shutil.rmtree(scratch, ignore_errors=True)
         # What the grader and this script left behind, counted before the safety net below hides it.
         out["own_leftovers"] = engine.leftovers()  # this session's objects only
+        out["kept_images"] = len(engine.kept_images(spec.id))  # what the regrade stood on, left on purpose
         engine.remove_session()  # the safety net: removes only objects labeled with this run's session
         out["leftovers"] = engine.leftovers(all_sessions=True)  # other engineers' grades in flight count too
     out["problems"] = problems
@@ -249,13 +251,13 @@ def report(out: dict) -> None:
             "",
             f"install cached: {regrade['install_cached']}",
         )
-        # The size is measured from `docker save` beside the other checks; what is left of it is waited for.
+        # The size is measured beside the other checks; what is left of it is waited for.
         table.add_row(
             "  of which waiting for the size",
             f"{regrade['check_ms'].get('ImageSizeBudget', 0) / 1000:.1f}",
             "",
             "",
-            "the engine's `docker save`",
+            "new layers read from the build's record",
         )
     if "startup_ratio" in out:
         c, p = out["container"], out["process"]
@@ -281,6 +283,13 @@ def report(out: dict) -> None:
         "before its safety-net clean-up: " + ", ".join(f"{k} {v}" for k, v in own.items()),
         "",
         "all 0",
+    )
+    table.add_row(
+        "kept image of lab 01's dependencies",
+        str(out["kept_images"]),
+        "for the next grade (the regrade stood on it)",
+        "",
+        "1",
     )
     console.print(table)
     for problem in out["problems"]:

@@ -179,8 +179,12 @@ def _private_size(record: dict) -> int:
     return 0 if record.get("Shared") else record.get("Size") or 0
 
 
-def clear(engine: Engine) -> int:
-    """Remove every build cache record grading made (and nothing else); returns the bytes freed."""
+def clear(engine: Engine) -> tuple[int, int]:
+    """Remove every build cache record grading made and the images grades kept (nothing else).
+
+    Returns the bytes of build cache freed and the number of kept images removed."""
+    # First the kept images: their layers are the records' (Shared), which pruning frees only once they are gone.
+    kept = engine.remove_kept_images()
     path = ledger_path()
     with _ledger_lock():
         ours = _read(path)
@@ -193,7 +197,7 @@ def clear(engine: Engine) -> int:
     left = {r["ID"] for r in engine.build_cache_records()} & ours
     with _ledger_lock():
         _write(path, [{"id": 0, "ids": left, "used": 0.0, "needs": set()}])
-    return freed
+    return freed, kept
 
 
 def _created(record: dict) -> float:

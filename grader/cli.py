@@ -324,8 +324,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
     removed = engine.remove_all()
     console.print("Removed " + ", ".join(f"{n} {kind}" for kind, n in removed.items()) + " left by the grader.")
     if args.cache:
-        freed = build_cache.clear(engine)
-        console.print(f"Removed the build cache grading made ({freed / 1e6:.0f} MB); other builds' cache is kept.")
+        freed, kept = build_cache.clear(engine)
+        console.print(
+            f"Removed the build cache grading made ({freed / 1e6:.0f} MB) and {kept} image(s) of labs' dependencies"
+            " kept for the next grade; other builds' cache is kept."
+        )
     return 0
 
 
@@ -463,7 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("images", help="pull or build every base image the labs need").set_defaults(func=cmd_images)
     clean = sub.add_parser("clean", help="remove everything the grader left on the engine")
-    clean.add_argument("--cache", action="store_true", help="also remove the BuildKit build cache that grading made")
+    clean.add_argument(
+        "--cache",
+        action="store_true",
+        help="also remove the BuildKit build cache that grading made and the images of labs' dependencies it kept",
+    )
     clean.set_defaults(func=cmd_clean)
 
     shop = sub.add_parser("workshop", help="pack everything the labs need for a room with no network, or load it")

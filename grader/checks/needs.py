@@ -86,9 +86,15 @@ class CheckContext(Protocol):
     def healthcheck(self) -> dict | None: ...
     def copy_of_submission(self, name: str) -> Path: ...
     def side_build(
-        self, context: Path, tag_suffix: str, stop_when: Callable[[BuildStep], bool] | None = None
+        self,
+        context: Path,
+        tag_suffix: str,
+        stop_when: Callable[[BuildStep], bool] | None = None,
+        keep: bool = False,
     ) -> BuildResult:
-        """Build `context` (a copy) quietly into an image of this grading; the result says how it went."""
+        """Build `context` (a copy) quietly into an image of this grading; the result says how it went.
+
+        `keep`: a build of the lab's dependencies alone, whose image the next grade of the lab may reuse."""
         ...
 
     def in_background(self, key: str, job: Callable[[], Any]) -> Future:

@@ -88,7 +88,8 @@ class LayerCacheReused(Check):
             if cut is not None and not dockerfile.is_symlink():
                 dockerfile.write_text(cut)
                 stop_when = install_reruns(ctx.spec.install_step)
-        return ctx.side_build(copy, "rebuild", stop_when=stop_when)
+        # Cut to the install step, the rebuild's image holds the lab's dependencies alone: worth keeping.
+        return ctx.side_build(copy, "rebuild", stop_when=stop_when, keep=stop_when is not None)
 
     def run(self, ctx: CheckContext) -> Outcome:
         marker, changed = ctx.spec.install_step, ctx.spec.code_change

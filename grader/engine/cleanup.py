@@ -5,9 +5,12 @@ Never cancelled by a stopping batch: a cancelled grade still removes what it mad
 
 from __future__ import annotations
 
+import time
+
 import docker.errors
 
-from grader.engine.client import LABEL, Connection, quietly
+from grader.buildkit import parse_time
+from grader.engine.client import KEPT_LABEL, LABEL, Connection, quietly
 
 
 class Cleanup(Connection):
@@ -42,6 +45,25 @@ class Cleanup(Connection):
             removed["images"] += 1
         return removed
 
+    def kept_images(self, lab: str | None = None) -> list[dict]:
+        """The images grades kept for the next grade (of `lab`, or of every lab), as `docker image inspect`s."""
+        flt = {"label": f"{KEPT_LABEL}={lab}" if lab else KEPT_LABEL}
+        return [img.attrs for img in self.client.images.list(all=True, filters=flt)]
+
+    def remove_image(self, image_id: str) -> None:
+        quietly(self.client.images.remove, image_id, force=True)
+
+    def remove_kept_images(self, lab: str | None = None, keep: str | None = None, older_than_s: float = 0) -> int:
+        """Remove the kept images (of `lab`, or all) but `keep`; with `older_than_s`, only those tagged that long
+        ago (a grade running beside this one may have just built its own and not yet looked it up)."""
+        removed = 0
+        for image in self.kept_images(lab):
+            if image["Id"] == keep or _age_s(image) < older_than_s:
+                continue
+            self.remove_image(image["Id"])
+            removed += 1
+        return removed
+
     def leftovers(self, all_sessions: bool = False) -> dict[str, int]:
         """How many objects of this session (or of any grading session) still exist."""
         flt = {"label": LABEL if all_sessions else f"{LABEL}={self.session}"}
@@ -66,3 +88,9 @@ class Cleanup(Connection):
         except docker.errors.APIError:
             return False
         return record_id in (answer.get("CachesDeleted") or [])
+
+
+def _age_s(image: dict) -> float:
+    """Since the image was last tagged: a build of content built before gives an image whose Created is old."""
+    created = parse_time((image.get("Metadata") or {}).get("LastTagTime")) or parse_time(image.get("Created"))
+    return time.time() - created.timestamp() if created else float("inf")  # no usable date: old enough

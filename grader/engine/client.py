@@ -20,6 +20,9 @@ from grader.errors import EngineUnavailable
 
 # One label, valued with the session id: everything a grading session creates carries it.
 LABEL = "org.mlcontainers.grader"
+# An image of a lab's dependencies that a grade keeps for the next grade of that lab, valued with the lab id
+# (grader/session.py, GradingContext.settle_kept_image). Not a session's: `leftovers` and `clean` pass it by.
+KEPT_LABEL = "org.mlcontainers.grader.kept"
 STANDIN_LABEL = "org.mlcontainers.standin"
 # A workshop pack's wheelhouse and the base images it changed carry this label (see grader/workshop.py).
 WORKSHOP_LABEL = "org.mlcontainers.workshop"

@@ -152,6 +152,9 @@ def run_case(name: str, engine, tmp_path: Path) -> Outcome:
     spec = SPEC if case.build_timeout_s is None else dataclasses.replace(SPEC, build_timeout_s=case.build_timeout_s)
     saved = {key: os.environ.get(key) for key in case.env}
     os.environ.update(case.env)
+    # An image of the lab's dependencies that a grade keeps for the next (GradingContext.settle_kept_image) is
+    # the grader's on purpose, like its build cache: it is not counted, and removed around the measure.
+    engine.remove_kept_images()
     before = disk_in_use_mb(engine)
     started = time.monotonic()
     try:
@@ -164,6 +167,7 @@ def run_case(name: str, engine, tmp_path: Path) -> Outcome:
             else:
                 os.environ[key] = value
     seconds = time.monotonic() - started
+    engine.remove_kept_images()
     return Outcome(result, seconds, logs.peak, settled_growth_mb(engine, before))
 
 

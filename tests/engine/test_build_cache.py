@@ -1,5 +1,5 @@
-"""What grading leaves of its builds: no image of its own, and BuildKit cache that `clean --cache` removes
-without touching the cache of anyone else's builds.
+"""What grading leaves of its builds: no image of its own but one of each lab's dependencies, kept for the next
+grade, and BuildKit cache that `clean --cache` removes without touching the cache of anyone else's builds.
 
 These tests read the engine's whole build cache, so they assume no other build runs on it meanwhile
 (CI runs the engine tests one after another).
@@ -7,6 +7,7 @@ These tests read the engine's whole build cache, so they assume no other build r
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -40,12 +41,17 @@ def all_images(engine) -> set[str]:
     return {img.id for img in engine.client.images.list(all=True)}
 
 
+def kept(engine) -> set[str]:
+    return {image["Id"] for image in engine.kept_images(SPEC.id)}
+
+
 @pytest.mark.parametrize("source", ["solutions", "labs"])
 def test_a_grade_leaves_no_image_of_its_own(engine, tmp_path, source):
     before = all_images(engine)
     result = grade(submission(source, tmp_path, "one"), SPEC, engine=engine)
     assert result.status == "graded"
-    assert not all_images(engine) - before, "the grade left images behind"
+    assert not all_images(engine) - before - kept(engine), "the grade left images behind"
+    assert len(kept(engine)) <= 1
     assert_nothing_left(engine)
     cache = results_by_check(result)["LayerCacheReused"]
     if source == "solutions":
@@ -81,3 +87,43 @@ def test_clean_cache_removes_grading_cache_and_keeps_other_builds(engine, tmp_pa
     left = set(build_cache.snapshot(engine))
     assert not left & ledger, "clean --cache left records of grading behind"
     assert others <= left, "clean --cache removed cache that grading did not make"
+
+
+def layers(engine, image_id: str) -> list[str]:
+    return engine.inspect_image(image_id)["RootFS"]["Layers"]
+
+
+def test_grades_of_a_lab_keep_one_image_of_its_dependencies_and_clean_cache_removes_it(engine, tmp_path):
+    engine.remove_kept_images()
+    first = None
+    for name in ("first", "second"):
+        # A requirement of its own in the second: another dependency image, which replaces the first one.
+        copy = submission("solutions", tmp_path, name)
+        if name == "second":
+            with (copy / "app" / "requirements.txt").open("a") as f:
+                f.write(f"\n# {uuid.uuid4().hex}\n")
+        result = grade(copy, SPEC, engine=engine)
+        assert results_by_check(result)["LayerCacheReused"].status == "passed"
+        held = kept(engine)
+        assert len(held) == 1, f"{len(held)} images kept after the {name} grade"
+        first = first or held
+    assert held != first, "the second grade's dependencies did not replace the first's"
+    # It holds the lab's dependencies: the base image's layers, up to the install step and nothing after it.
+    (image_id,) = held
+    base = layers(engine, "python:3.11-slim")
+    assert layers(engine, image_id)[: len(base)] == base
+    assert SPEC.install_step in engine.history(image_id)[0]["CreatedBy"]
+    out = subprocess.run(
+        [sys.executable, "-m", "grader", "clean", "--cache"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert "1 image(s) of labs' dependencies" in " ".join(out.split()), out  # rich wraps the line
+    assert not kept(engine)
+
+
+def test_an_image_over_the_size_budget_keeps_no_dependencies(engine, tmp_path):
+    engine.remove_kept_images()
+    tight = dataclasses.replace(SPEC, budgets=dataclasses.replace(SPEC.budgets, image_size_mb=1))
+    result = grade(submission("solutions", tmp_path, "too-big"), tight, engine=engine)
+    assert results_by_check(result)["ImageSizeBudget"].status == "failed"
+    assert results_by_check(result)["LayerCacheReused"].status == "passed"
+    assert not kept(engine), "an image over its size budget kept its dependencies on the engine"

@@ -8,10 +8,15 @@ from grader import build_cache
 
 
 class CacheEngine:
-    """Just the two calls build_cache makes, over a dict of records as GET /system/df returns them."""
+    """Just the calls build_cache makes, over a dict of records as GET /system/df returns them."""
 
     def __init__(self):
         self.records: dict[str, dict] = {}
+        self.kept_images = 2
+
+    def remove_kept_images(self):
+        removed, self.kept_images = self.kept_images, 0
+        return removed
 
     def add(self, record_id: str, size_mb: float, used: str, in_use: bool = False, shared: bool = False) -> None:
         self.records[record_id] = {
@@ -42,7 +47,8 @@ def test_only_records_that_appeared_during_a_grade_are_noted_and_cleared():
     engine.add("grade-step", 30, "00:02")
     engine.add("grade-context", 1, "00:03")
     assert build_cache.record_and_bound(engine, before) == 0  # well within the default budget
-    assert build_cache.clear(engine) == 31_000_000
+    assert build_cache.clear(engine) == (31_000_000, 2)
+    assert engine.kept_images == 0
     assert set(engine.records) == {"learners-own"}
 
 

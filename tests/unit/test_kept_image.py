@@ -1,0 +1,84 @@
+"""Which image of a lab's dependencies a grade keeps for the next grade (GradingContext.settle_kept_image).
+
+The engine is a fake that records what was removed; tests/engine/test_build_cache.py checks it on a real engine.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from grader.buildkit import BuildResult
+from grader.session import KEPT_GRACE_S, GradingContext
+from grader.spec import REPO_ROOT, load_spec
+
+SPEC = load_spec(REPO_ROOT / "solutions/01-first-model-container/lab.yaml")
+BASE, DEPS, CODE = ["sha256:base"], ["sha256:user", "sha256:pip"], ["sha256:app", "sha256:model"]
+
+
+class KeptEngine:
+    def __init__(self, layers: dict[str, list[str]]):
+        self.layers = layers
+        self.removed: list[str] = []
+        self.others_removed: list[tuple] = []
+
+    def inspect_image(self, image_id):
+        return {"RootFS": {"Layers": self.layers[image_id]}}
+
+    def remove_image(self, image_id):
+        self.removed.append(image_id)
+
+    def remove_kept_images(self, lab=None, keep=None, older_than_s=0):
+        self.others_removed.append((lab, keep, older_than_s))
+        return 0
+
+
+@pytest.fixture
+def context(tmp_path):
+    made = []
+
+    def make(main_layers, size_mb=300, built=True):
+        engine = KeptEngine({"main": main_layers, "deps": BASE + DEPS})
+        ctx = GradingContext(tmp_path, SPEC, engine, None)
+        made.append(ctx)
+        ctx._build = BuildResult(ok=built, image_id="main" if built else None, seconds=1.0)
+        if built:
+            ctx._sizes["main"] = int(size_mb * 1e6)
+        ctx._kept = "deps"
+        return ctx, engine
+
+    yield make
+    for ctx in made:
+        ctx._pool.shutdown()
+        shutil.rmtree(ctx.scratch, ignore_errors=True)
+
+
+def test_dependencies_the_image_starts_with_are_kept_and_replace_the_labs_others(context):
+    ctx, engine = context(BASE + DEPS + CODE)
+    ctx.settle_kept_image()
+    assert engine.removed == []
+    assert engine.others_removed == [(SPEC.id, "deps", KEPT_GRACE_S)]
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["the image did not build", "the image is over its size budget", "the image does not start with them"],
+)
+def test_dependencies_that_would_not_serve_the_next_grade_are_removed(context, why):
+    if why == "the image did not build":
+        ctx, engine = context([], built=False)
+    elif why == "the image is over its size budget":
+        ctx, engine = context(BASE + DEPS + CODE, size_mb=SPEC.budgets.image_size_mb + 1)
+    else:  # a multi-stage build: the final stage starts from another base
+        ctx, engine = context(["sha256:slim"] + CODE)
+    ctx.settle_kept_image()
+    assert engine.removed == ["deps"]
+    assert engine.others_removed == []
+
+
+def test_nothing_is_decided_twice_or_without_a_dependency_build(context):
+    ctx, engine = context(BASE + DEPS + CODE)
+    ctx._kept = None
+    ctx.settle_kept_image()
+    assert engine.removed == [] and engine.others_removed == []
