@@ -32,6 +32,7 @@ except ImportError:  # Windows: grades of one process are still kept apart by th
 import docker.errors
 import requests
 
+from grader import kept_image
 from grader.buildkit import parse_time
 from grader.engine import Engine
 from grader.user_cache import user_cache_dir
@@ -184,7 +185,7 @@ def clear(engine: Engine) -> tuple[int, int]:
 
     Returns the bytes of build cache freed and the number of kept images removed."""
     # First the kept images: their layers are the records' (Shared), which pruning frees only once they are gone.
-    kept = engine.remove_kept_images()
+    kept = kept_image.remove_all(engine)
     path = ledger_path()
     with _ledger_lock():
         ours = _read(path)

@@ -19,7 +19,7 @@ from pathlib import Path
 import docker.errors
 import requests
 
-from grader import __version__, build_cache
+from grader import __version__, build_cache, kept_image
 from grader.buildkit import BuildRecord, BuildResult
 from grader.checks import registry
 from grader.checks.base import ERROR, SKIPPED, Check, Outcome
@@ -36,7 +36,6 @@ from grader.spec import LabSpec
 from grader.stack import Stack
 
 HEALTHCHECK_INTERVAL_NS = 1_000_000_000  # the grader polls health every second instead of the image's interval
-KEPT_GRACE_S = 10  # a kept image tagged this recently may be a grade's beside this one, just built: left alone
 SERVICE_JOB = "service"  # the background job that starts the service (GradingContext.start_service_early)
 
 
@@ -58,7 +57,7 @@ class GradingContext:
         self._config: dict | None = None
         self._sizes: dict[str, int] = {}
         self._records: dict[str, BuildRecord] = {}  # image id -> BuildKit's record of the build that made it
-        self._kept: str | None = None  # the image of the lab's dependencies this grade may keep (side_build)
+        self._kept: str | None = None  # the tag of the image of the lab's dependencies this grade may keep
         self._service: Service | None = None
         self._network = None
         self._stack: Stack | None = None
@@ -90,11 +89,14 @@ class GradingContext:
         """A check's own build of `context` (a copy), silently: it may run in the background, beside the progress.
 
         `keep`: the build is of the lab's dependencies (the Dockerfile up to its install step), and its image may
-        outlive this grade for the next grade of the lab (`settle_kept_image`).
+        outlive this grade for the next grade of the lab (grader/kept_image.py).
         """
-        built = self.build_from(context, tag_suffix, None, stop_when, keep)
-        if keep and built.ok:
-            self._kept = built.image_id
+        if not keep:
+            return self.build_from(context, tag_suffix, None, stop_when)
+        with kept_image.lock():  # no grade may remove the lab's kept images between this build and its look-up
+            built = self.build_from(context, tag_suffix, None, stop_when, keep=True)
+        if built.ok:
+            self._kept = kept_image.tag(self.spec.id, self.engine.session)
         return built
 
     def build_from(
@@ -107,7 +109,7 @@ class GradingContext:
             cancel=self._cancel, stop_when=stop_when, secrets=self.spec.build_secrets, target=self.spec.build_target
         )
         if keep:
-            tag, options["labels"] = f"grader-{self.spec.id}:kept-{self.engine.session}", {KEPT_LABEL: self.spec.id}
+            tag, options["labels"] = kept_image.tag(self.spec.id, self.engine.session), {KEPT_LABEL: self.spec.id}
         if title is None:
             built = self.engine.build(context, self.spec.dockerfile, tag, self.spec.build_timeout_s, **options)
         else:
@@ -294,33 +296,26 @@ class GradingContext:
         return {"id": config["Id"], "size_mb": size_mb, "layers": len(config["RootFS"].get("Layers", []))}
 
     def settle_kept_image(self) -> None:
-        """Keep this grade's image of the lab's dependencies for the next grade, or remove it.
+        """Keep this grade's image of the lab's dependencies for the next grade, or remove it (grader/kept_image.py).
 
-        Why keep one: with the containerd image store, the layers of an image are unpacked into snapshots
-        that go with the image. Once a grade removes its images, the next grade of the lab unpacks the base
-        and dependency layers again (about 1.5 s of lab 01's 3 s code-only rebuild), though BuildKit has them
-        cached. An image holding them spares that. It is kept only where it helps and costs little: the
-        submission's image built, starts with exactly these layers, and is within the lab's size budget.
-        At most one stays per lab: keeping this one removes the lab's others (`grader clean --cache` all).
-        """
-        kept, self._kept = self._kept, None
-        if kept is None:
+        Kept where it helps and costs little: the submission's image built, starts with exactly these layers,
+        and is within the lab's size budget."""
+        ref, self._kept = self._kept, None
+        if ref is None:
             return
         try:
-            if self._worth_keeping(kept):
-                self.engine.remove_kept_images(self.spec.id, keep=kept, older_than_s=KEPT_GRACE_S)
-                return
+            keep = self._worth_keeping(ref)
         except (docker.errors.DockerException, requests.RequestException):
-            pass  # undecided: remove it
-        self.engine.remove_image(kept)
+            keep = False  # gone (a grade beside this one kept the same image under its own tag), or undecided
+        kept_image.settle(self.engine, self.spec.id, ref, keep)
 
-    def _worth_keeping(self, kept: str) -> bool:
+    def _worth_keeping(self, ref: str) -> bool:
         built = self._build
         if built is None or not built.ok or built.image_id not in self._sizes:
             return False
         if self._sizes[built.image_id] > self.spec.budgets.image_size_mb * 1e6:
             return False
-        layers = self.engine.inspect_image(kept)["RootFS"]["Layers"]
+        layers = self.engine.inspect_image(ref)["RootFS"]["Layers"]
         return self.engine.inspect_image(built.image_id)["RootFS"]["Layers"][: len(layers)] == layers
 
     def close(self) -> dict[str, int]:

@@ -5,11 +5,8 @@ Never cancelled by a stopping batch: a cancelled grade still removes what it mad
 
 from __future__ import annotations
 
-import time
-
 import docker.errors
 
-from grader.buildkit import parse_time
 from grader.engine.client import KEPT_LABEL, LABEL, Connection, quietly
 
 
@@ -50,17 +47,23 @@ class Cleanup(Connection):
         flt = {"label": f"{KEPT_LABEL}={lab}" if lab else KEPT_LABEL}
         return [img.attrs for img in self.client.images.list(all=True, filters=flt)]
 
-    def remove_image(self, image_id: str) -> None:
-        quietly(self.client.images.remove, image_id, force=True)
+    def untag(self, ref: str) -> None:
+        """Remove the tag `ref`; the image goes with its last tag."""
+        quietly(self.client.images.remove, ref)
 
-    def remove_kept_images(self, lab: str | None = None, keep: str | None = None, older_than_s: float = 0) -> int:
-        """Remove the kept images (of `lab`, or all) but `keep`; with `older_than_s`, only those tagged that long
-        ago (a grade running beside this one may have just built its own and not yet looked it up)."""
+    def remove_kept_images(self, lab: str | None = None, keep: str | None = None) -> int:
+        """Remove the kept images (of `lab`, or all) but the one tagged `keep`, and that one's other tags.
+
+        Returns how many images were removed."""
         removed = 0
         for image in self.kept_images(lab):
-            if image["Id"] == keep or _age_s(image) < older_than_s:
+            tags = image.get("RepoTags") or []
+            if keep in tags:
+                for other in tags:
+                    if other != keep:
+                        self.untag(other)
                 continue
-            self.remove_image(image["Id"])
+            quietly(self.client.images.remove, image["Id"], force=True)
             removed += 1
         return removed
 
@@ -88,9 +91,3 @@ class Cleanup(Connection):
         except docker.errors.APIError:
             return False
         return record_id in (answer.get("CachesDeleted") or [])
-
-
-def _age_s(image: dict) -> float:
-    """Since the image was last tagged: a build of content built before gives an image whose Created is old."""
-    created = parse_time((image.get("Metadata") or {}).get("LastTagTime")) or parse_time(image.get("Created"))
-    return time.time() - created.timestamp() if created else float("inf")  # no usable date: old enough

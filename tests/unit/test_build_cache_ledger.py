@@ -14,7 +14,7 @@ class CacheEngine:
         self.records: dict[str, dict] = {}
         self.kept_images = 2
 
-    def remove_kept_images(self):
+    def remove_kept_images(self, lab=None, keep=None):
         removed, self.kept_images = self.kept_images, 0
         return removed
 

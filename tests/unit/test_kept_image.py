@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from grader.buildkit import BuildResult
-from grader.session import KEPT_GRACE_S, GradingContext
+from grader.session import GradingContext
 from grader.spec import REPO_ROOT, load_spec
 
 SPEC = load_spec(REPO_ROOT / "solutions/01-first-model-container/lab.yaml")
@@ -23,19 +23,20 @@ class KeptEngine:
         self.removed: list[str] = []
         self.others_removed: list[tuple] = []
 
-    def inspect_image(self, image_id):
-        return {"RootFS": {"Layers": self.layers[image_id]}}
+    def inspect_image(self, ref):
+        return {"RootFS": {"Layers": self.layers[ref]}}
 
-    def remove_image(self, image_id):
-        self.removed.append(image_id)
+    def untag(self, ref):
+        self.removed.append(ref)
 
-    def remove_kept_images(self, lab=None, keep=None, older_than_s=0):
-        self.others_removed.append((lab, keep, older_than_s))
+    def remove_kept_images(self, lab=None, keep=None):
+        self.others_removed.append((lab, keep))
         return 0
 
 
 @pytest.fixture
-def context(tmp_path):
+def context(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-home"))  # the lock file
     made = []
 
     def make(main_layers, size_mb=300, built=True):
@@ -58,7 +59,7 @@ def test_dependencies_the_image_starts_with_are_kept_and_replace_the_labs_others
     ctx, engine = context(BASE + DEPS + CODE)
     ctx.settle_kept_image()
     assert engine.removed == []
-    assert engine.others_removed == [(SPEC.id, "deps", KEPT_GRACE_S)]
+    assert engine.others_removed == [(SPEC.id, "deps")]
 
 
 @pytest.mark.parametrize(
