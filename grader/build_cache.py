@@ -19,15 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-
-try:
-    import fcntl
-except ImportError:  # Windows: grades of one process are still kept apart by the thread lock
-    fcntl = None
 
 import docker.errors
 import requests
@@ -35,25 +28,17 @@ import requests
 from grader import kept_image
 from grader.buildkit import parse_time
 from grader.engine import Engine
-from grader.user_cache import user_cache_dir
+from grader.user_cache import locked, user_cache_dir
 
 BUDGET_ENV = "GRADER_BUILD_CACHE_MB"  # how much build cache grading may keep (default below)
 DEFAULT_BUDGET_MB = 20_000
 PRUNE_TO = 0.8  # past the budget, the oldest grading cache goes until this fraction of it is left
 ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
-_THREADS = threading.Lock()  # the grades of a batch finish in threads of one process
 
 
-@contextmanager
 def _ledger_lock():
     """The ledger to this thread alone, also against other processes (grading workers share one ledger)."""
-    with _THREADS:
-        path = ledger_path().with_suffix(".lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as lock:
-            if fcntl is not None:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-            yield
+    return locked("build-cache")
 
 
 def ledger_path() -> Path:

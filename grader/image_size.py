@@ -64,7 +64,6 @@ INDEX_TYPES = {
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 }
-ATTESTATION = "vnd.docker.reference.type"  # an index's annotation that marks a manifest of attestations
 MANIFEST_TYPES = {
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -278,35 +277,36 @@ def lengths_from_record(
         pairs = [(d, str(layer["digest"]), int(layer["size"])) for d, layer in zip(diff_ids, stored, strict=True)]
     except (ValueError, TypeError, KeyError, AttributeError):
         return None  # no manifest, or not one of this image
-    missing = [(diff_id, digest) for diff_id, digest, size in pairs if diff_id not in known]
-    if sum(size for diff_id, _, size in pairs if diff_id not in known) > RECORD_LIMIT:
+    missing = {diff_id: (digest, size) for diff_id, digest, size in pairs if diff_id not in known}
+    if sum(size for _, size in missing.values()) > RECORD_LIMIT:
         return None
 
-    def length(diff_id: str, digest: str) -> int | None:
-        data = record.read(digest)
+    def length(diff_id: str) -> int | None:
+        data = record.read(missing[diff_id][0])
         if data is None:
             return None
         blob, _ = _measure(io.BytesIO(data), len(data), check_digests=True)
         return blob.size if blob.digest == diff_id else None
 
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="image-size-record") as pool:
-        lengths = list(pool.map(lambda pair: length(*pair), missing))
-    if any(n is None for n in lengths):
-        return None
-    return {diff_id: n for (diff_id, _), n in zip(missing, lengths, strict=True)}
+        lengths = dict(zip(missing, pool.map(length, missing), strict=True))
+    return None if None in lengths.values() else lengths
 
 
 def _exported_manifest(record: buildkit.BuildRecord) -> dict:
     """The image manifest the build exported: the one an exported index holds beside its attestations."""
     doc = json.loads(record.read(record.exported) or b"null")
     if "manifests" in doc:
-        images = [
-            m for m in doc["manifests"] if (m.get("annotations") or {}).get(ATTESTATION) != "attestation-manifest"
-        ]
+        images = [m for m in doc["manifests"] if not _is_attestation(m)]
         if len(images) != 1:
             raise ValueError(f"the build exported {len(images)} image manifests")
         doc = json.loads(record.read(images[0]["digest"]) or b"null")
     return doc
+
+
+def _is_attestation(descriptor: dict) -> bool:
+    """An index's entry for a manifest of attestations (provenance, SBOM), not of an image."""
+    return (descriptor.get("annotations") or {}).get("vnd.docker.reference.type") == "attestation-manifest"
 
 
 _LENGTHS: dict[str, int] = {}
@@ -491,8 +491,7 @@ def _image_manifests(index: dict, docs: dict[str, bytes], depth: int = 0) -> lis
     seen: set[str] = set()
     for desc in index.get("manifests") or []:
         digest = desc.get("digest", "")
-        annotations = desc.get("annotations") or {}
-        if digest in seen or annotations.get(ATTESTATION) == "attestation-manifest":
+        if digest in seen or _is_attestation(desc):
             continue
         seen.add(digest)
         path = _blob_path(digest)

@@ -14,38 +14,20 @@ its tag (the image goes with its last tag). `grader clean --cache` removes them 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from grader.engine import Engine
-from grader.user_cache import user_cache_dir
-
-try:
-    import fcntl
-except ImportError:  # Windows: grades in one process are still kept apart by the thread lock
-    fcntl = None
-
-_THREADS = threading.Lock()  # the grades of a batch run in threads of one process
+from grader.user_cache import locked
 
 
 def tag(lab: str, session: str) -> str:
     return f"grader-{lab}:kept-{session}"
 
 
-@contextmanager
-def lock() -> Iterator[None]:
+def lock():
     """Kept images to this thread alone, also against other processes (grading workers share one engine).
 
     A grade that keeps its image removes the lab's others: never one that a grade beside it has built and
     not yet looked up, so the build and its look-up hold this lock too (GradingContext.side_build)."""
-    with _THREADS:
-        path = user_cache_dir() / "kept-images.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as held:
-            if fcntl is not None:
-                fcntl.flock(held, fcntl.LOCK_EX)  # released when the file closes
-            yield
+    return locked("kept-images")
 
 
 def settle(engine: Engine, lab: str, ref: str, keep: bool) -> None:

@@ -26,7 +26,7 @@ from grader.checks.base import ERROR, SKIPPED, Check, Outcome
 from grader.checks.needs import Service
 from grader.compose_file import for_grading, violations
 from grader.dockerfile import syntax_directive, without_syntax_directive
-from grader.engine import ComposeRun, Engine, compose_config, connect
+from grader.engine import Cancelled, ComposeRun, Engine, compose_config, connect
 from grader.engine.client import KEPT_LABEL
 from grader.errors import ComposeFileInvalid, EngineUnavailable, GraderError, InvalidSubmission, PrerequisiteFailed
 from grader.progress import Progress
@@ -93,14 +93,15 @@ class GradingContext:
         """
         if not keep:
             return self.build_from(context, tag_suffix, None, stop_when)
+        ref = kept_image.tag(self.spec.id, self.engine.session)
         with kept_image.lock():  # no grade may remove the lab's kept images between this build and its look-up
-            built = self.build_from(context, tag_suffix, None, stop_when, keep=True)
+            built = self.build_from(context, tag_suffix, None, stop_when, keep_as=ref)
         if built.ok:
-            self._kept = kept_image.tag(self.spec.id, self.engine.session)
+            self._kept = ref
         return built
 
     def build_from(
-        self, context: Path, tag_suffix: str, title: str | None, stop_when=None, keep: bool = False
+        self, context: Path, tag_suffix: str, title: str | None, stop_when=None, keep_as: str | None = None
     ) -> BuildResult:
         """Build `context`; with no title, silently (a background build must not draw over the progress)."""
         tag = f"grader-{self.spec.id}:{self.engine.session}-{tag_suffix}"
@@ -108,8 +109,8 @@ class GradingContext:
         options = dict(
             cancel=self._cancel, stop_when=stop_when, secrets=self.spec.build_secrets, target=self.spec.build_target
         )
-        if keep:
-            tag, options["labels"] = kept_image.tag(self.spec.id, self.engine.session), {KEPT_LABEL: self.spec.id}
+        if keep_as:  # the image outlives this grade: its own tag, and the lab's label instead of the session's
+            tag, options["labels"] = keep_as, {KEPT_LABEL: self.spec.id}
         if title is None:
             built = self.engine.build(context, self.spec.dockerfile, tag, self.spec.build_timeout_s, **options)
         else:
@@ -305,9 +306,12 @@ class GradingContext:
             return
         try:
             keep = self._worth_keeping(ref)
+        except (docker.errors.DockerException, requests.RequestException, Cancelled):
+            keep = False  # gone (a grade beside this one kept the same image under its tag), undecided, or stopping
+        try:
+            kept_image.settle(self.engine, self.spec.id, ref, keep)
         except (docker.errors.DockerException, requests.RequestException):
-            keep = False  # gone (a grade beside this one kept the same image under its own tag), or undecided
-        kept_image.settle(self.engine, self.spec.id, ref, keep)
+            pass  # the engine does not answer: the lab's next grade or `grader clean --cache` removes it
 
     def _worth_keeping(self, ref: str) -> bool:
         built = self._build
@@ -316,7 +320,7 @@ class GradingContext:
         if self._sizes[built.image_id] > self.spec.budgets.image_size_mb * 1e6:
             return False
         layers = self.engine.inspect_image(ref)["RootFS"]["Layers"]
-        return self.engine.inspect_image(built.image_id)["RootFS"]["Layers"][: len(layers)] == layers
+        return self.image_config()["RootFS"]["Layers"][: len(layers)] == layers
 
     def close(self) -> dict[str, int]:
         self._cancel.set()  # a background build still running is stopped before its image is cleaned up

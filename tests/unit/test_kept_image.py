@@ -8,8 +8,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import requests
 
 from grader.buildkit import BuildResult
+from grader.engine import Cancelled
 from grader.session import GradingContext
 from grader.spec import REPO_ROOT, load_spec
 
@@ -78,8 +80,29 @@ def test_dependencies_that_would_not_serve_the_next_grade_are_removed(context, w
     assert engine.others_removed == []
 
 
-def test_nothing_is_decided_twice_or_without_a_dependency_build(context):
+def test_a_stopping_batch_removes_them_without_asking_the_engine_more(context):
     ctx, engine = context(BASE + DEPS + CODE)
-    ctx._kept = None
+
+    def stopped(ref):
+        raise Cancelled()  # what a stopped engine's inspect raises: close() must still go on to its clean-up
+
+    engine.inspect_image = stopped
     ctx.settle_kept_image()
-    assert engine.removed == [] and engine.others_removed == []
+    assert engine.removed == ["deps"]
+
+
+def test_an_engine_that_stops_answering_does_not_stop_the_clean_up(context):
+    ctx, engine = context(BASE + DEPS + CODE)
+
+    def unreachable(*args, **kwargs):
+        raise requests.ConnectionError("the engine went away")
+
+    engine.remove_kept_images = unreachable
+    ctx.settle_kept_image()  # no exception: close() goes on to remove the session's objects
+
+
+def test_each_grade_settles_once(context):
+    ctx, engine = context(BASE + DEPS + CODE)
+    ctx.settle_kept_image()
+    ctx.settle_kept_image()
+    assert engine.others_removed == [(SPEC.id, "deps")] and engine.removed == []
