@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from grader.buildkit import BuildResult
 from grader.checks.base import Check, Outcome, register
 from grader.checks.needs import CheckContext
@@ -14,6 +16,25 @@ REBUILD = "code-change rebuild"
 def install_reruns(marker: str):
     """A `stop_when` for a build: true once a step running `marker` starts to run instead of coming from cache."""
     return lambda step: step.ran and marker in (step.instruction or "")
+
+
+def _cut_at_install(ctx: CheckContext, copy: Path) -> bool:
+    """Cut the copy's Dockerfile after its install step (grader/dockerfile.py); False where it cannot be cut."""
+    dockerfile = copy / ctx.spec.dockerfile
+    text = dockerfile.read_text(errors="replace") if dockerfile.is_file() else ""
+    cut = up_to_final_run_with(text, ctx.spec.install_step)
+    if cut is None or dockerfile.is_symlink():
+        return False
+    dockerfile.write_text(cut)
+    return True
+
+
+def _reran(rebuilt: BuildResult, marker: str) -> bool:
+    """The rebuild ran the install step (or was stopped as it started), rather than taking it from the cache."""
+    if rebuilt.stopped:
+        return True
+    install = rebuilt.last_step_with(marker)
+    return rebuilt.ok and (install is None or not install.cached)
 
 
 @register
@@ -65,10 +86,13 @@ class LayerCacheReused(Check):
         ctx.in_background(REBUILD, lambda: self.rebuild(ctx))
 
     @staticmethod
-    def rebuild(ctx: CheckContext) -> BuildResult | Outcome:
-        """Rebuild a copy of the submission with one line of code changed; an Outcome if that cannot be done."""
+    def rebuild(ctx: CheckContext, name: str = "code-change", again: bool = False) -> BuildResult | Outcome:
+        """Rebuild a copy of the submission with one line of code changed; an Outcome if that cannot be done.
+
+        `again`: a second try, which only asks whether the install step runs, so it stops as that step starts.
+        """
         changed = ctx.spec.code_change
-        copy = ctx.copy_of_submission("code-change")
+        copy = ctx.copy_of_submission(name)
         target = copy / changed
         if not target.is_file():
             return Outcome.failed(
@@ -76,20 +100,29 @@ class LayerCacheReused(Check):
                 hint=f"Keep the app's code at {changed}, as the lab hands it out.",
             )
         with target.open("a") as f:
-            # Unique per session: an earlier grade's rebuild must not serve this one from its cache.
-            f.write(f"\n# a code-only change made by the grader (session {ctx.engine.session})\n")
-        stop_when = None
-        if ctx.spec.budgets.rebuild_s is None:
-            # Only the install step's fate is asked: build up to it, not the training and the rest after it,
-            # and stop as soon as that step starts to run again (its layer then cannot come from the cache).
-            dockerfile = copy / ctx.spec.dockerfile
-            text = dockerfile.read_text(errors="replace") if dockerfile.is_file() else ""
-            cut = up_to_final_run_with(text, ctx.spec.install_step)
-            if cut is not None and not dockerfile.is_symlink():
-                dockerfile.write_text(cut)
-                stop_when = install_reruns(ctx.spec.install_step)
+            # Unique per session and try: an earlier rebuild must not serve this one from its cache.
+            f.write(f"\n# a code-only change made by the grader ({name}, session {ctx.engine.session})\n")
+        # Without a rebuild budget only the install step's fate is asked: build up to it, not the training and
+        # the rest after it, and stop as soon as it starts to run (its layer then cannot come from the cache).
+        cut = ctx.spec.budgets.rebuild_s is None and _cut_at_install(ctx, copy)
+        stop_when = install_reruns(ctx.spec.install_step) if cut or again else None
         # Cut to the install step, the rebuild's image holds the lab's dependencies alone: worth keeping.
-        return ctx.side_build(copy, "rebuild", stop_when=stop_when, keep=stop_when is not None)
+        return ctx.side_build(copy, name, stop_when=stop_when, keep=cut)
+
+    @classmethod
+    def rebuild_with_cache_restored(cls, ctx: CheckContext) -> BuildResult | Outcome:
+        """Build the unchanged submission again, then a second code-only change.
+
+        BuildKit's garbage collection may drop the first build's cache while the grade runs (it runs about a
+        minute after builds, more eagerly on a full disk or a busy engine), and the rebuild then re-runs the
+        install whatever the Dockerfile's order. Building the unchanged copy makes that cache again (from the
+        cache itself, in a second, when nothing was dropped); the second change then answers for the order.
+        """
+        unchanged = ctx.copy_of_submission("unchanged")
+        if ctx.spec.budgets.rebuild_s is None:
+            _cut_at_install(ctx, unchanged)
+        ctx.side_build(unchanged, "unchanged")
+        return cls.rebuild(ctx, "code-change-again", again=True)
 
     def run(self, ctx: CheckContext) -> Outcome:
         marker, changed = ctx.spec.install_step, ctx.spec.code_change
@@ -101,11 +134,22 @@ class LayerCacheReused(Check):
             )
         with ctx.progress.step(f"Rebuilding after a change to {changed}"):
             rebuilt = ctx.in_background(REBUILD, lambda: self.rebuild(ctx)).result()
+        notes = []
+        if isinstance(rebuilt, BuildResult) and _reran(rebuilt, marker):
+            with ctx.progress.step("The install ran again: rebuilding once more, in case the engine dropped its cache"):
+                again = self.rebuild_with_cache_restored(ctx)
+            if isinstance(again, BuildResult) and not _reran(again, marker):
+                notes.append(
+                    f"The first rebuild re-ran `{marker}`, but not the second: the engine had dropped the first "
+                    "build's cache in between (BuildKit's garbage collection), so the grader built your unchanged "
+                    f"files again and made a second change to {changed}."
+                )
+                rebuilt = again
         if isinstance(rebuilt, Outcome):
             return rebuilt
         ctx.timings["rebuild_s"] = round(rebuilt.seconds, 2)
         # BuildKit's own record of the rebuild decides: the install step CACHED, or run again.
-        steps = rebuilt.summary()
+        steps = "\n".join([*notes, rebuilt.summary()])
         if rebuilt.stopped:
             return Outcome.failed(
                 f"changing only {changed} re-ran `{marker}` (the grader stopped the rebuild as that step started)",
@@ -113,8 +157,7 @@ class LayerCacheReused(Check):
             )
         if not rebuilt.ok:
             return Outcome.failed(f"the rebuild failed: {rebuilt.error}", evidence=rebuilt.log_tail())
-        install = rebuilt.last_step_with(marker)
-        if install is None or not install.cached:
+        if _reran(rebuilt, marker):
             return Outcome.failed(
                 f"changing only {changed} re-ran `{marker}` (rebuild took {rebuilt.seconds:.1f}s)", evidence=steps
             )

@@ -17,6 +17,7 @@ import pytest
 from seeded import assert_nothing_left, results_by_check
 
 from grader import build_cache
+from grader.checks.on_build import LayerCacheReused
 from grader.session import grade
 from grader.spec import REPO_ROOT, official_specs
 
@@ -127,3 +128,29 @@ def test_an_image_over_the_size_budget_keeps_no_dependencies(engine, tmp_path):
     assert results_by_check(result)["ImageSizeBudget"].status == "failed"
     assert results_by_check(result)["LayerCacheReused"].status == "passed"
     assert not kept(engine), "an image over its size budget kept its dependencies on the engine"
+
+
+def test_a_cache_dropped_between_the_build_and_the_rebuild_costs_no_points(engine, tmp_path, monkeypatch):
+    """BuildKit's garbage collection may drop the first build's cache while the grade checks the service (it
+    did in CI, on a busy engine): the rebuild then re-runs the install, however well the Dockerfile is ordered.
+    Here the records the first build made or used are really pruned just before the rebuild."""
+    before = build_cache.snapshot(engine)
+    real = LayerCacheReused.rebuild
+    dropped: list[str] = []
+
+    def rebuild_after_a_collection(ctx, name="code-change", again=False):
+        if name == "code-change":
+            for _ in range(3):  # newest first; BuildKit keeps a record while a newer one stands on it
+                records = [r for r in engine.build_cache_records() if before.get(r["ID"]) != r.get("LastUsedAt")]
+                records.sort(key=build_cache._created, reverse=True)
+                dropped.extend(r["ID"] for r in records if engine.prune_build_cache_record(r["ID"]))
+        return real(ctx, name, again)
+
+    monkeypatch.setattr(LayerCacheReused, "rebuild", staticmethod(rebuild_after_a_collection))
+    result = grade(submission("solutions", tmp_path, "collected"), SPEC, engine=engine)
+    assert dropped, "no build cache record could be pruned"
+    cache = results_by_check(result)["LayerCacheReused"]
+    assert cache.status == "passed", (cache.message, cache.evidence)
+    assert "dropped the first build's cache" in cache.evidence
+    assert result.score == result.max_score, [(t.id, t.message) for t in result.tests if t.status != "passed"]
+    assert_nothing_left(engine)
