@@ -23,7 +23,7 @@ venv_bin=${VENV_BIN:-$root/.venv/bin}
 run=/var/run/grader-engine  # pid file and kind of the dockerd this script started
 log=${DOCKERD_LOG:-/var/log/grader-dockerd.log}
 wait_s=${ENGINE_WAIT_S:-60}
-# BuildKit keeps at most this much build cache (its GC trims the rest); a disk with less than
+# BuildKit keeps about this much build cache (its GC trims the rest, never what the last RECENT_CACHE used); a disk with less than
 # LOW_DISK_GB free at the engine's data root is trimmed to it at once, with dangling images.
 BUILD_CACHE_KEEP_GB=${BUILD_CACHE_KEEP_GB:-10}
 LOW_DISK_GB=${LOW_DISK_GB:-25}
@@ -134,12 +134,26 @@ provision_current() {
 
 # The daemon's settings, written at every start so a changed cache size applies to an existing engine.
 # Build history (what `docker buildx history` lists) is kept for 50 builds: each record holds a lease.
+# BuildKit's garbage collection runs about a minute after builds; with Docker's default policies it may
+# remove cache a build made seconds ago (it weighs how often a record was used, not only how recently),
+# which a grade's rebuild or a chapter's second build needs. These policies are Docker's defaults, except
+# that no record used in the last RECENT_CACHE is ever collected: past the limit, the oldest go first.
+RECENT_CACHE=${RECENT_CACHE:-30m}
 write_daemon_json() {
+  local keep="${BUILD_CACHE_KEEP_GB}GB"
   cat >"$cache/current/daemon.json" <<JSON
 {
   "features": {"containerd-snapshotter": true},
   "builder": {
-    "gc": {"enabled": true, "defaultKeepStorage": "${BUILD_CACHE_KEEP_GB}GB"},
+    "gc": {
+      "enabled": true,
+      "defaultKeepStorage": "$keep",
+      "policy": [
+        {"keepStorage": "$keep", "filter": ["unused-for=1440h"]},
+        {"keepStorage": "$keep", "filter": ["unused-for=$RECENT_CACHE"]},
+        {"keepStorage": "$keep", "all": true, "filter": ["unused-for=$RECENT_CACHE"]}
+      ]
+    },
     "history": {"maxAge": "24h", "maxEntries": 50}
   }
 }

@@ -3,6 +3,8 @@ starts (current) uses the containerd image store."""
 
 from __future__ import annotations
 
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,29 @@ def test_doctor_shows_the_same_report(engine):
     assert findings["Image store"].detail.startswith(f"{report.image_store} image store")
     assert findings["BuildKit"].ok and report.buildx_version in findings["BuildKit"].detail
     assert ("Limitation" in findings) == bool(report.limitations)
+
+
+def gc_rules() -> list[dict[str, str]]:
+    """The builder's garbage collection rules, as `docker buildx inspect` prints them ("GC Policy rule#N")."""
+    out = subprocess.run(["docker", "buildx", "inspect"], capture_output=True, text=True, timeout=60, check=True).stdout
+    rules: list[dict[str, str]] = []
+    for line in out.splitlines():
+        if line.startswith("GC Policy rule#"):
+            rules.append({})
+        elif rules and line.startswith(" ") and ":" in line:
+            key, _, value = line.strip().partition(":")
+            rules[-1][key] = value.strip()
+    return rules
+
+
+def test_the_engine_make_engine_started_never_collects_cache_used_in_the_last_half_hour(engine):
+    # Docker's default rules rank records by use count as well as age, and collected cache a grade had built
+    # seconds before its layer-cache rebuild (docker/engine.sh, write_daemon_json).
+    if started_kind() != "current":
+        pytest.skip("this engine was not started by 'make engine': its garbage collection rules are its own")
+    rules = gc_rules()
+    assert rules, "docker buildx inspect lists no garbage collection rule"
+    for rule in rules:
+        held = rule.get("Keep Duration", "0s")
+        hours, minutes = re.match(r"(?:(\d+)h)?(?:(\d+)m)?", held).groups()
+        assert int(hours or 0) * 60 + int(minutes or 0) >= 30, rules
