@@ -23,8 +23,9 @@ venv_bin=${VENV_BIN:-$root/.venv/bin}
 run=/var/run/grader-engine  # pid file and kind of the dockerd this script started
 log=${DOCKERD_LOG:-/var/log/grader-dockerd.log}
 wait_s=${ENGINE_WAIT_S:-60}
-# BuildKit keeps about this much build cache (its GC trims the rest, never what the last RECENT_CACHE used); a disk with less than
-# LOW_DISK_GB free at the engine's data root is trimmed to it at once, with dangling images.
+# BuildKit keeps about this much build cache (its GC trims the rest, never what the last RECENT_CACHE
+# used); a disk with less than LOW_DISK_GB free at the engine's data root is trimmed to it at once, with
+# dangling images.
 BUILD_CACHE_KEEP_GB=${BUILD_CACHE_KEEP_GB:-10}
 LOW_DISK_GB=${LOW_DISK_GB:-25}
 plugins=$HOME/.docker/cli-plugins
